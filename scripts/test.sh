@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The full test suite, in order, stopping at the first failure (this is what CI runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+export PATH="$PWD/$VENV/bin:$PATH"
+
+echo "== 1/4 nbdev-clean leaves no diff (notebooks committed clean)"
+nbdev-clean
+if [ -n "$(git status --porcelain -- nbs)" ]; then
+  git status --short -- nbs; git --no-pager diff --stat -- nbs
+  echo "FAIL: nbdev-clean changed notebooks; run 'nbdev-clean' and commit." >&2; exit 1
+fi
+
+echo "== 2/4 nbdev-export leaves no diff in kws_nb/ (package in sync with notebooks)"
+nbdev-export
+if [ -n "$(git status --porcelain -- kws_nb)" ]; then
+  git status --short -- kws_nb; git --no-pager diff --stat -- kws_nb
+  echo "FAIL: kws_nb/ is out of sync with nbs/; run 'nbdev-export' and commit." >&2; exit 1
+fi
+
+echo "== 3/4 nbdev-test (unit checks in notebook cells)"
+nbdev-test --n-workers "${NBDEV_TEST_WORKERS:-2}" --timing
+
+echo "== 4/4 pytest (integration tests, incl. papermill re-execution of every notebook)"
+python -m pytest -ra "$@"

@@ -1,0 +1,42 @@
+"Real-audio checks of the data layer on the Speech Commands samples in ../shared/data."
+import pytest
+from kws_nb.data import SpeechCommands, official_split, speaker_split, make_loader
+
+
+def test_v001_sample_layout(shared_data):
+    ds = SpeechCommands(shared_data / "speech_commands_v0.01_sample")
+    assert len(ds) == 300 and int(ds.labels.sum()) == 10 and len(ds.background_files) == 6
+    assert len(set(ds.words)) == 30 and {ds.words[i] for i in range(len(ds)) if ds.labels[i]} == {"sheila"}
+    w, label, word, speaker = ds[0]
+    assert w.dtype.is_floating_point and w.ndim == 1 and 0 < w.numel() <= 16000
+
+
+def test_v001_official_split_matches_lists(shared_data):
+    root = shared_data / "speech_commands_v0.01_sample"
+    ds = SpeechCommands(root)
+    lists = {n: set((root / f"{n}_list.txt").read_text().split()) for n in ("validation", "testing")}
+    split = official_split(ds)
+    assert sum(len(v) for v in split.values()) == len(ds)
+    for i, f in enumerate(ds.files):
+        key = f.relative_to(root).as_posix()
+        expected = "validation" if key in lists["validation"] else "testing" if key in lists["testing"] else "train"
+        assert i in split[expected], key
+
+
+def test_v001_speaker_split_disjoint_and_repeatable(shared_data, tmp_path):
+    ds = SpeechCommands(shared_data / "speech_commands_v0.01_sample")
+    tr, va = speaker_split(ds, seed=3407, csv_path=tmp_path / "split.csv")
+    assert not ({ds.speakers[i] for i in tr} & {ds.speakers[i] for i in va})
+    assert sorted(tr + va) == list(range(len(ds)))
+    again = speaker_split(SpeechCommands(shared_data / "speech_commands_v0.01_sample"), seed=3407)
+    assert again == (tr, va)
+    assert speaker_split(ds, csv_path=tmp_path / "split.csv") == (tr, va)
+
+
+def test_v002_toy_flattened_names(shared_data):
+    ds = SpeechCommands(shared_data / "speech_commands_v0.02_toy")
+    assert len(ds) == 350 and int(ds.labels.sum()) == 10 and len(set(ds.words)) == 35
+    assert all(len(s) == 8 for s in ds.speakers)     # the 8-hex-digit speaker hashes
+    assert ds.files[0].parent.name in {"train", "val", "test"}
+    waves, labels = next(iter(make_loader(ds, batch_size=350)))
+    assert waves.shape == (350, 16000) and int(labels.sum()) == 10
