@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The full test suite, in order, stopping at the first failure (this is what CI runs).
+# The README's test command: set up (scripts/setup.sh), then the full test suite in order, stopping at the
+# first failure. `.ci/run` and the GitHub workflow call exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
+bash scripts/setup.sh
 export PATH="$PWD/$VENV/bin:$PATH"
 
 echo "== 1/4 nbdev-clean leaves no diff (notebooks committed clean)"
