@@ -23,6 +23,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'kws_nb.data._Clips.__init__': ('data.html#_clips.__init__', 'kws_nb/data.py'),
                              'kws_nb.data._Clips.__len__': ('data.html#_clips.__len__', 'kws_nb/data.py'),
                              'kws_nb.data.balanced_sampler': ('data.html#balanced_sampler', 'kws_nb/data.py'),
+                             'kws_nb.data.convolve_clip': ('data.html#convolve_clip', 'kws_nb/data.py'),
                              'kws_nb.data.download_speech_commands': ('data.html#download_speech_commands', 'kws_nb/data.py'),
                              'kws_nb.data.find_shared_data': ('data.html#find_shared_data', 'kws_nb/data.py'),
                              'kws_nb.data.fit_to_clip': ('data.html#fit_to_clip', 'kws_nb/data.py'),
