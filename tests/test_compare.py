@@ -1,0 +1,110 @@
+"Integration tests of the comparison chapter: a whole toy run collected, written, and the notebook run with papermill."
+import json, math, subprocess, sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from kws_nb.compare import collect, comparison_table, save_comparison, streaming_macs, to_markdown
+from kws_nb.model import TaskConfig, CRNN
+from kws_nb.profiling import footprint, macs
+from kws_nb.quant import quantize, save_quantized
+from kws_nb.train import save_checkpoint
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = {"baseline": TaskConfig(hidden_size=8, cnn_out_channels=2, gru_num_layers=1),
+           "small": TaskConfig(hidden_size=4, cnn_out_channels=1, kernel_size=(10, 20), stride=(5, 10), gru_num_layers=1),
+           "tiny": TaskConfig(hidden_size=2, cnn_out_channels=1, kernel_size=(10, 16), stride=(5, 12), gru_num_layers=1)}
+REAL = "speech_commands_v0.01_sample"
+
+
+def make_run(root: Path, int8=True, streaming=None, params_offset=0) -> Path:
+    "A run folder laid out as chapters 03, 05, 06 (and 04) write it, from tiny random models."
+    rows = []
+    for i, (name, cfg) in enumerate(CONFIGS.items()):
+        torch.manual_seed(i)
+        m = CRNN(cfg).eval()
+        save_checkpoint(root / ("baseline" if name == "baseline" else f"students/{name}") / "checkpoint.pt", m, cfg)
+        if int8: save_quantized(root / "quantization" / name / "checkpoint_int8.pt", quantize(m), cfg)
+        for prec, mm in (("float", m), ("int8", quantize(m))):
+            f = footprint(mm)
+            rows.append(dict(name=name, precision=prec, macs=f["macs"], params=f["params"] + params_offset, val_au_fa_fr=0.01 * i,
+                             val_roc_auc=1 - 0.01 * i, real={REAL: dict(au_fa_fr=0.05, roc_auc=0.9, n=300)}))
+    (root / "quantization").mkdir(parents=True, exist_ok=True)
+    (root / "quantization" / "metrics.json").write_text(json.dumps(dict(rows=rows)))
+    if streaming is not None:
+        (root / "streaming").mkdir(parents=True, exist_ok=True)
+        (root / "streaming" / "metrics.json").write_text(json.dumps(streaming))
+    return root
+
+
+def _long_audio(hit, fa, miss):
+    "One stream-set-and-mode entry as the long-audio chapter (04a_detection) writes it."
+    return dict(mode="?", hours=0.5, n_keywords=30, at=dict(fixed=dict(threshold=0.5, hit_rate=hit, fa_per_hour=fa)),
+                at_target=dict(threshold=0.9, hit_rate=1 - miss, fa_per_hour=1.0, miss_rate=miss, target_fa_per_hour=1.0))
+
+
+STREAMING = dict(max_window_length=8, long_audio=dict(results=dict(
+    synthetic=dict(stateful=_long_audio(0.9, 1.5, 0.12), windowed=_long_audio(0.92, 1.0, 0.1)),
+    real=dict(stateful=_long_audio(0.6, 7.0, 0.5), windowed=_long_audio(0.65, 6.0, 0.45)))))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("cmp") / "artifacts", streaming=STREAMING)
+
+
+def _strict(text):
+    def bad(c): raise ValueError(f"not strict JSON: {c}")
+    return json.loads(text, parse_constant=bad)
+
+
+def test_collect_measures_every_model_and_writes_the_comparison(run, tmp_path):
+    records = collect(run, min_run_time=0.01, latency_repeats=1)
+    settings = [(r["name"], r["precision"], r["mode"]) for r in records]
+    assert settings == [(n, p, "clip") for n in CONFIGS for p in ("float", "int8")] + [("baseline", "float", m) for m in ("stateful", "windowed")]
+    for r in records[:-2]:
+        m = CRNN(CONFIGS[r["name"]])
+        assert r["macs"] == macs(m) and r["params"] == footprint(m)["params"]
+        assert len(r["latency"]) == 4 and r["step_latency"]["median_s"] > 0 and r["real"][REAL]["au_fa_fr"] == 0.05
+    stateful, windowed = records[-2:]
+    assert stateful["macs"] == streaming_macs(CRNN(CONFIGS["baseline"]), 8) and stateful["max_window_length"] == 8
+    assert windowed["macs"] == streaming_macs(CRNN(CONFIGS["baseline"]), 8, "windowed") > stateful["macs"]
+    assert [(d["stream_set"], d["mode"]) for d in stateful["detection"]] == [("synthetic", "stateful"), ("real", "stateful")]
+    assert (windowed["detection"][1]["false_alarms_per_hour"], windowed["detection"][1]["miss_rate_at_1fa_h"]) == (6.0, 0.45)
+    assert records[0]["quality"] == 1.0 and records[2]["quality"] == math.inf   # baseline au_fa_fr 0, student's > 0
+
+    paths = save_comparison(records, tmp_path / "comparison", 1.1, min_run_time=0.01)
+    m = _strict(paths["metrics"].read_text())
+    assert len(m["records"]) == 8 and m["records"][2]["quality"] is None          # inf is written as null
+    assert len(m["pareto_front"]["macs"]) == 6                                      # here every model trades MACs for au_fa_fr
+    heavier = max(records[:2], key=lambda r: r["bytes"])                            # same au_fa_fr, more bytes: dominated
+    assert f"baseline {heavier['precision']}" not in m["pareto_front"]["bytes"]
+    table = paths["table"].read_text()
+    assert table.startswith("| setting | params | MACs |") and table.splitlines()[0].endswith("| real FA/h | real miss@1FA/h |")
+    assert "| baseline float windowed stream | real | 0.50 | 30 | 0.5 | 0.650 | 6.00 | 0.450 (0.9) | - |" in table
+    assert len(comparison_table(records).splitlines()) == 10 and to_markdown(records) + "\n" == table
+    for key in ("tradeoffs", "latency", "tradeoffs_v0.01"):
+        assert paths[key].suffix == ".png" and paths[key].stat().st_size > 20_000
+
+
+def test_missing_streaming_metrics_and_int8_files_are_said(tmp_path, capsys):
+    records = collect(make_run(tmp_path, int8=False), min_run_time=0.01, latency_repeats=1)
+    out = capsys.readouterr().out
+    assert "streaming metrics not found" in out and out.count("checkpoint_int8.pt not found") == 3
+    assert [r["precision"] for r in records] == ["float"] * 5 and records[-1]["detection"] == records[-2]["detection"] == []
+
+
+def test_quality_from_other_checkpoints_fails(tmp_path):
+    with pytest.raises(ValueError, match="re-run 06_quantization"):
+        collect(make_run(tmp_path, params_offset=1), min_run_time=0.01, latency_repeats=1)
+
+
+def test_notebook_real_run_writes_the_comparison(run, tmp_path):
+    out = tmp_path / "07.ipynb"
+    r = subprocess.run([sys.executable, "-m", "papermill", "07_comparison.ipynb", str(out), "-k", "python3", "-p", "artifacts", str(run),
+                        "-p", "min_run_time", "0.01", "-p", "latency_repeats", "1"], cwd=REPO / "nbs", capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = _strict((run / "comparison" / "metrics.json").read_text())
+    assert len(m["records"]) == 8 and m["min_run_time"] == 0.01 and m["baseline"] == "baseline float"
+    assert {p.name for p in (run / "comparison").iterdir()} >= {"au_fa_fr_vs_macs_and_bytes.png", "latency.png", "table.md", "metrics.json"}
