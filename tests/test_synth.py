@@ -2,7 +2,8 @@
 import json, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest, soundfile as sf
-from kws_nb.synth import generate_dataset, find_engines, MANIFEST, SPEECH_COMMANDS_WORDS
+from kws_nb.synth import generate_dataset, MANIFEST, SPEECH_COMMANDS_WORDS
+from kws_nb.tts import find_engines
 
 def _cli() -> list[str]:
     "The installed `kws-synth` script when present, else the module run with `python -m` (same entry point)."
