@@ -135,6 +135,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'kws_nb.streaming.StreamingCRNN._attend': ('streaming.html#streamingcrnn._attend', 'kws_nb/streaming.py'),
                                   'kws_nb.streaming.StreamingCRNN._conv_steps': ( 'streaming.html#streamingcrnn._conv_steps',
                                                                                   'kws_nb/streaming.py'),
+                                  'kws_nb.streaming.StreamingCRNN._gru_step': ( 'streaming.html#streamingcrnn._gru_step',
+                                                                                'kws_nb/streaming.py'),
                                   'kws_nb.streaming.StreamingCRNN._stateful': ( 'streaming.html#streamingcrnn._stateful',
                                                                                 'kws_nb/streaming.py'),
                                   'kws_nb.streaming.StreamingCRNN._windowed': ( 'streaming.html#streamingcrnn._windowed',
