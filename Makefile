@@ -8,4 +8,4 @@ test:
 	bash scripts/test.sh
 # Before every commit: notebooks -> package, then strip outputs/metadata.
 export:
-	.venv/bin/nbdev-export && .venv/bin/nbdev-clean
+	.venv/bin/nbdev_export && .venv/bin/nbdev_clean

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One set-up for every command: system packages (TTS engines), a virtual environment in the repo,
-# and the package installed editable with its dev extra. Safe to re-run: it only does what is missing.
+# and the package installed editable with its train and dev extras. Safe to re-run: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,14 +31,16 @@ if [ -n "$missing" ]; then
 fi
 
 [ -x "$VENV/bin/python" ] || { echo "[setup] creating $VENV"; "$PYTHON" -m venv "$VENV"; }
-# Reinstall only when the project's requirements changed (the stamp holds pyproject.toml's hash).
+# Reinstall only when the project's requirements changed (the stamp holds the packaging files' hash).
 stamp="$VENV/.kws_nb-install-stamp"
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat settings.ini setup.py pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$VENV/bin/python" -c 'import kws_nb, torch, torchaudio' 2>/dev/null; then
-  echo "[setup] pip install -e .[dev] into $VENV (torch + torchaudio are ~5 GB on first install)"
+  # base install = the runtime (torch, torchaudio, numpy, soundfile, fastcore); `train` = synthesis, training and the
+  # notebooks; `dev` = nbdev and the tests. The README's commands need all three.
+  echo "[setup] pip install -e .[train,dev] into $VENV (torch + torchaudio are ~5 GB on first install)"
   # (sed drops pip's notes about this machine's local index folders; errors still stop the script)
   "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | sed '/is ignored: it is neither/d'
-  "$VENV/bin/python" -m pip install -q -e ".[dev]" 2>&1 | sed '/is ignored: it is neither/d'
+  "$VENV/bin/python" -m pip install -q -e ".[train,dev]" 2>&1 | sed '/is ignored: it is neither/d'
 
   echo "$want" > "$stamp"
 fi
