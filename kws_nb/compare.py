@@ -11,14 +11,14 @@ import thop
 import torch
 from torch import nn
 from .profiling import attention_context_macs, footprint, interleaved_latency, macs, step_latency
-from .quant import add_ratios as quant_ratios, best_compressed, find_checkpoints, latency_key, load_quantized, ratio
+from .model import load_checkpoint
+from .quant import add_ratios, best_compressed, find_checkpoints, latency_key, load_quantized
 from .streaming import StreamingCRNN
-from .train import load_checkpoint
 
 # %% auto #0
 __all__ = ['pareto_front', 'load_models', 'streaming_macs', 'read_quality', 'detection_metrics', 'read_streaming',
-           'baseline_record', 'add_ratios', 'collect', 'setting', 'comparison_table', 'to_markdown', 'plot_tradeoffs',
-           'plot_latency', 'save_comparison']
+           'baseline_record', 'collect', 'setting', 'comparison_table', 'to_markdown', 'plot_tradeoffs', 'plot_latency',
+           'save_comparison']
 
 # %% ../nbs/07_comparison.ipynb #25dcd311
 def _get(row: dict, key):
@@ -89,18 +89,6 @@ def baseline_record(records: list[dict]) -> dict:
     if ref is None: raise ValueError("no float baseline among the records (name 'baseline', precision 'float', mode 'clip')")
     return ref
 
-def add_ratios(records: list[dict]) -> list[dict]:
-    "Each record with MACs, bytes, params ratios, speed-ups and quality against the float baseline (in place)."
-    ref = baseline_record(records)
-    quant_ratios(records, ref)   # MACs and bytes ratios, per-latency speed-ups, quality: as in the quantization chapter
-    for r in records:
-        for k in ("params", "tensor_bytes"): r[f"{k}_ratio"] = ratio(ref[k], r[k])
-        if "median_s" in (r.get("step_latency") or {}) and "median_s" in (ref.get("step_latency") or {}):
-            r["speedup"]["step"] = ref["step_latency"]["median_s"] / r["step_latency"]["median_s"]
-        r["decision_speedup"] = ratio(ref["decision_s"], r["decision_s"])
-        r["real_quality"] = {k: ratio(v["au_fa_fr"], ref["real"][k]["au_fa_fr"]) for k, v in r["real"].items() if k in ref["real"]}
-    return records
-
 # %% ../nbs/07_comparison.ipynb #21394702
 def _arch(config) -> dict:
     return {k: getattr(config, k) for k in ("hidden_size", "cnn_out_channels", "kernel_size", "stride", "gru_num_layers")}
@@ -145,7 +133,7 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
         records.append(dict(base, mode=mode, macs=streaming_macs(models["baseline", "float"], W, mode), max_window_length=W,
                             latency=[], step_latency=step, decision_s=step["median_s"], val_au_fa_fr=None, val_roc_auc=None,
                             real={}, detection=[d for d in detection if d["mode"] == mode]))
-    return add_ratios(records)
+    return add_ratios(records, baseline_record(records))
 
 # %% ../nbs/07_comparison.ipynb #cb4d149f
 def setting(r: dict) -> str:

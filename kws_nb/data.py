@@ -15,9 +15,9 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'CLIP_SAMPLES', 'BACKGROUND_DIR', 'SPEECH_COMMANDS_URLS', 'load_audio', 'parse_clip_path',
-           'SpeechCommands', 'make_toy_speech_commands', 'official_split', 'speaker_split', 'write_split_csv',
-           'read_split_csv', 'LogMel', 'synthetic_rir', 'convolve_clip', 'fit_to_clip', 'WaveAugment', 'SpecAugment',
-           'balanced_sampler', 'make_loader', 'find_shared_data', 'download_speech_commands']
+           'SpeechCommands', 'official_split', 'speaker_split', 'write_split_csv', 'read_split_csv', 'LogMel',
+           'synthetic_rir', 'convolve_clip', 'fit_to_clip', 'WaveAugment', 'SpecAugment', 'balanced_sampler',
+           'make_loader', 'resolve_shared_data', 'download_speech_commands']
 
 # %% ../nbs/00_data.ipynb #0b29fffe
 SAMPLE_RATE = 16000
@@ -87,24 +87,6 @@ class SpeechCommands(Dataset):
         return (f"SpeechCommands({str(self.root)!r}, keyword={self.keyword!r}: {len(self)} clips, "
                 f"{int(self.labels.sum())} keyword, {len(set(self.words))} words, {len(set(self.speakers))} speakers, "
                 f"{len(self.background_files)} background files)")
-
-# %% ../nbs/00_data.ipynb #325b8cef
-def make_toy_speech_commands(root, words=("sheila", "yes", "no"), speakers=("aaa", "bbb", "ccc", "ddd"),
-                             per_speaker: int = 2, flat: bool = False, seed: int = 0) -> Path:
-    "Write a tiny Speech Commands folder of noisy tones (one pitch per word) for tests and demos."
-    root, rng = Path(root), np.random.default_rng(seed)
-    for wi, word in enumerate(words):
-        for s in speakers:
-            for n in range(per_speaker):
-                t = np.arange(CLIP_SAMPLES) / SAMPLE_RATE
-                x = 0.3 * np.sin(2 * np.pi * (300 + 200 * wi) * t) + 0.01 * rng.standard_normal(CLIP_SAMPLES)
-                p = root / (f"{word}_{s}_nohash_{n}.wav" if flat else f"{word}/{s}_nohash_{n}.wav")
-                p.parent.mkdir(parents=True, exist_ok=True)
-                sf.write(str(p), x.astype("float32"), SAMPLE_RATE, subtype="PCM_16")
-    (root / BACKGROUND_DIR).mkdir(exist_ok=True)
-    sf.write(str(root / BACKGROUND_DIR / "white.wav"), (0.1 * rng.standard_normal(3 * SAMPLE_RATE)).astype("float32"),
-             SAMPLE_RATE, subtype="PCM_16")
-    return root
 
 # %% ../nbs/00_data.ipynb #46c47921
 def official_split(ds: SpeechCommands) -> dict[str, list[int]]:
@@ -280,13 +262,11 @@ def make_loader(ds: SpeechCommands, indices=None, batch_size: int = 128, train: 
 SPEECH_COMMANDS_URLS = {"v0.01": "http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
                         "v0.02": "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"}
 
-def find_shared_data() -> Path | None:
-    "The real Speech Commands samples (`shared/data` beside the checkout, or $KWS_NB_SHARED_DATA); None if absent."
-    if env := os.environ.get("KWS_NB_SHARED_DATA"): return Path(env) if Path(env).is_dir() else None
-    import kws_nb   # the checkout the package was installed from (not `__file__`: this also runs inside the notebook)
-    for base in [Path(kws_nb.__file__).resolve().parent.parent, *Path.cwd().resolve().parents, Path.cwd().resolve()]:
-        for cand in (base.parent / "shared" / "data", base / "shared" / "data"):
-            if cand.is_dir(): return cand
+def resolve_shared_data(shared_data) -> Path | None:
+    "`shared_data` as a Path when it is a folder; None (with a message saying what was looked for) when it is not."
+    if shared_data is not None and Path(shared_data).is_dir(): return Path(shared_data)
+    print(f"skipping real speech: the real-audio folder {shared_data!r} does not exist "
+          "(pass shared_data=..., kws-pipeline --shared-data, or set $KWS_NB_SHARED_DATA)")
     return None
 
 def download_speech_commands(dest, version: str = "v0.01") -> Path:

@@ -12,12 +12,14 @@ from torch import Tensor
 from torch import nn
 from .data import SpeechCommands, LogMel, speaker_split, load_audio, SAMPLE_RATE, CLIP_SAMPLES
 from .model import CRNN
-from .train import load_checkpoint, resolve_shared_data, REAL_SETS
+from .data import resolve_shared_data
+from .model import load_checkpoint
+from .metrics import score_events, at_fa_per_hour
+from .train import REAL_SETS
 from .streaming import StreamingCRNN, detect_events, plot_stream, recompute_probs
 
 # %% auto #0
-__all__ = ['loop_noise', 'make_long_stream', 'score_events', 'stream_probabilities', 'detection_curve', 'at_fa_per_hour',
-           'evaluate_long_audio']
+__all__ = ['loop_noise', 'make_long_stream', 'stream_probabilities', 'detection_curve', 'evaluate_long_audio']
 
 # %% ../nbs/04a_detection.ipynb #bc43557a
 def loop_noise(noises: list[Tensor], n: int, rng: np.random.Generator) -> Tensor:
@@ -50,33 +52,6 @@ def make_long_stream(keyword_clips: list[Tensor], other_clips: list[Tensor], noi
     noise = noise * speech_rms / (noise.pow(2).mean().sqrt().clamp(min=1e-8) * 10 ** (snr_db / 20))
     return (speech + noise).clamp(-1, 1), spans
 
-# %% ../nbs/04a_detection.ipynb #0bbb3fd3
-def score_events(event_times, spans, duration_s: float, tolerance_s: float = 1.0) -> dict:
-    "Hits, duplicates and false alarms of detection times against keyword `spans`; false alarms per keyword-free hour."
-    windows = sorted((a, b + tolerance_s) for a, b in spans)
-    starts = np.array([a for a, _ in windows])
-    longest = max((b - a for a, b in windows), default=0.0)
-    hit = [False] * len(windows)
-    duplicates = false_alarms = 0
-    for t in sorted(event_times):
-        inside, j = [], int(np.searchsorted(starts, t, "right")) - 1    # windows starting at or before t ...
-        while j >= 0 and starts[j] >= t - longest:                     # ... and not too long ago
-            if windows[j][1] >= t: inside.append(j)
-            j -= 1
-        fresh = [i for i in reversed(inside) if not hit[i]]
-        if fresh: hit[fresh[0]] = True
-        elif inside: duplicates += 1
-        else: false_alarms += 1
-    covered, end = 0.0, 0.0                                         # union of the acceptance windows inside the stream
-    for a, b in windows:
-        a, b = max(a, end, 0.0), min(b, duration_s)
-        if b > a: covered += b - a
-        end = max(end, b)
-    free_h = (duration_s - covered) / 3600
-    return dict(n_keywords=len(windows), hits=sum(hit), duplicates=duplicates, false_alarms=false_alarms,
-                keyword_free_hours=free_h, hit_rate=sum(hit) / len(windows) if windows else float("nan"),
-                fa_per_hour=false_alarms / free_h if free_h > 0 else float("nan"))
-
 # %% ../nbs/04a_detection.ipynb #4dd8f736
 def stream_probabilities(streamer: StreamingCRNN, audio: Tensor, chunk_samples: int = 16000) -> tuple[np.ndarray, np.ndarray]:
     "Keyword probabilities and their stream times (s) of `audio` streamed in chunks (the streamer is reset first)."
@@ -100,14 +75,6 @@ def detection_curve(tracks: list[dict], thresholds=None, smooth_frames: int = 3,
                           fa_per_hour=tot["false_alarms"] / tot["keyword_free_hours"]))
     return curve
 
-def at_fa_per_hour(curve: list[dict], target: float = 1.0) -> dict:
-    "The curve point with the most hits at <= `target` false alarms per hour (lowest threshold on ties); `reachable`."
-    ok = [c for c in curve if c["fa_per_hour"] <= target]
-    if not ok:  # even the highest threshold fires too often: every keyword counts as missed, and no threshold is given
-        return dict(target_fa_per_hour=target, reachable=False, threshold=None, hits=0, hit_rate=0.0, miss_rate=1.0,
-                    fa_per_hour=min(c["fa_per_hour"] for c in curve), n_keywords=curve[0]["n_keywords"])
-    best = max(ok, key=lambda c: (c["hits"], -c["threshold"]))
-    return {**best, "target_fa_per_hour": target, "reachable": True, "miss_rate": 1 - best["hit_rate"]}
 
 # %% ../nbs/04a_detection.ipynb #0abd3835
 def evaluate_long_audio(model: CRNN, streams: list[tuple[Tensor, list]], mode: str = "stateful", max_window_length: int = 11,

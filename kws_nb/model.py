@@ -4,13 +4,14 @@
 
 # %% ../nbs/02_model.ipynb #82787386
 from __future__ import annotations
-import dataclasses
+import dataclasses, importlib
+from pathlib import Path
 from dataclasses import dataclass
 import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['TaskConfig', 'CRNN', 'count_parameters']
+__all__ = ['CHECKPOINT_FORMAT', 'TaskConfig', 'CRNN', 'count_parameters', 'save_checkpoint', 'model_class', 'load_checkpoint']
 
 # %% ../nbs/02_model.ipynb #ace33f82
 @dataclass
@@ -120,3 +121,42 @@ class CRNN(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     "Number of trainable parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+# %% ../nbs/02_model.ipynb #e31fcae1
+CHECKPOINT_FORMAT = 1
+
+def save_checkpoint(path, model: nn.Module, config: TaskConfig, history: list | None = None, extra: dict | None = None):
+    "Write model weights, config, metrics history and `extra` to `path` (atomically)."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = dict(format=CHECKPOINT_FORMAT, arch=f"{type(model).__module__}.{type(model).__qualname__}",
+                config=config.asdict(), state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+                history=list(history or []), extra=dict(extra or {}))
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp); tmp.replace(path)  # a crash mid-write never leaves a half checkpoint
+    return path
+
+def model_class(arch: str, path=None) -> type:
+    "The kws_nb model class named by a checkpoint's `arch` (e.g. `kws_nb.model.CRNN`); nothing outside kws_nb is imported."
+    module, _, name = arch.rpartition(".")
+    if not module.startswith("kws_nb."): raise ValueError(f"{path or 'checkpoint'}: arch {arch!r} is not a kws_nb model class")
+    return getattr(importlib.import_module(module), name)
+
+def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, TaskConfig, dict]:
+    "(model in eval mode, config, checkpoint dict) from `path`; a clear error when config and weights disagree."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"checkpoint {path} not found")
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if missing := {"format", "arch", "config", "state_dict"} - set(ckpt):
+        raise ValueError(f"{path}: not a kws_nb checkpoint (missing {sorted(missing)})")
+    config = TaskConfig.from_dict(ckpt["config"])
+    model = model_class(ckpt["arch"], path)(config)
+    want, got = model.state_dict(), ckpt["state_dict"]
+    problems = [f"{k}: checkpoint {tuple(got[k].shape)}, config gives {tuple(want[k].shape)}"
+                for k in want if k in got and got[k].shape != want[k].shape]
+    problems += [f"{k}: missing from checkpoint" for k in want if k not in got]
+    problems += [f"{k}: in checkpoint, not in the model the config builds" for k in got if k not in want]
+    if problems:
+        raise ValueError(f"{path}: the weights do not match its config ({ckpt['arch']}, hidden_size={config.hidden_size}, "
+                         f"cnn_out_channels={config.cnn_out_channels}, ...): " + "; ".join(problems[:8]))
+    model.load_state_dict(got)
+    return model.eval(), config, ckpt

@@ -4,14 +4,13 @@
 
 # %% ../nbs/08_pipeline.ipynb #97f4e812
 from __future__ import annotations
-import re, time
+import os, re, time
 from pathlib import Path
 import papermill as pm
-from fastcore.script import call_parse
-from .data import find_shared_data
+from .cli import console_script
 
 # %% auto #0
-__all__ = ['PROFILES', 'pipeline_notebooks', 'notebook_parameters', 'run_pipeline', 'kws_pipeline']
+__all__ = ['PROFILES', 'pipeline_notebooks', 'notebook_parameters', 'default_shared_data', 'run_pipeline', 'kws_pipeline']
 
 # %% ../nbs/08_pipeline.ipynb #0225b7d8
 PROFILES: dict[str, dict[str, dict]] = {
@@ -53,15 +52,20 @@ def _default_nbs() -> Path:
                                                  "(install it with `pip install -e .` from the clone)")
     return nbs
 
-def run_pipeline(profile: str = "full", out="artifacts", data_dir=None, nbs_path=None, only=None,
+def default_shared_data(nbs_path) -> Path:
+    "Where the real evaluation audio is unless told: `$KWS_NB_SHARED_DATA`, else `shared/data` beside the checkout."
+    return Path(os.environ.get("KWS_NB_SHARED_DATA") or Path(nbs_path).resolve().parent.parent / "shared" / "data")
+
+def run_pipeline(profile: str = "full", out="artifacts", data_dir=None, nbs_path=None, only=None, shared_data=None,
                  profiles=None, kernel_name: str = "python3", progress: bool = True) -> list[Path]:
     "Run every chapter notebook in order under `profile`; returns the executed notebooks' paths."
     nbs_path = Path(nbs_path) if nbs_path else _default_nbs()
+    shared_data = Path(shared_data).resolve() if shared_data else default_shared_data(nbs_path)
     out = Path(out).resolve(); (out / "notebooks").mkdir(parents=True, exist_ok=True)
     real_data = data_dir is not None
     data_dir = Path(data_dir).resolve() if real_data else (
         out / "data" / "synthetic_speech_commands" if profile != "full" else nbs_path.parent / "data" / "synthetic_speech_commands")
-    shared = dict(artifacts=str(out), data_dir=str(data_dir), shared_data=str(find_shared_data() or "../../shared/data"))
+    shared = dict(artifacts=str(out), data_dir=str(data_dir), shared_data=str(shared_data))
     if real_data: shared["generate"] = False   # a real Speech Commands folder: the synth chapter only checks it
     nbs = pipeline_notebooks(nbs_path)
     if only: nbs = [nb for nb in nbs if any(nb.stem.startswith(o) for o in only)]
@@ -81,12 +85,13 @@ def run_pipeline(profile: str = "full", out="artifacts", data_dir=None, nbs_path
     return done
 
 # %% ../nbs/08_pipeline.ipynb #400ba39d
-@call_parse
+@console_script
 def kws_pipeline(profile: str = "full",  # parameter profile: full (default) or ci (small, for tests)
                  out: str = "artifacts",  # artifacts folder: executed notebooks, checkpoints, figures, metrics.json
                  data_dir: str = None,  # a real Speech Commands folder to use instead of the synthetic dataset
-                 only: str = None):  # comma-separated notebook prefixes to run, e.g. "00,01"
+                 only: str = None,  # comma-separated notebook prefixes to run, e.g. "00,01"
+                 shared_data: str = None):  # real evaluation audio (default: $KWS_NB_SHARED_DATA, else shared/data beside the checkout)
     "Run every kws_nb notebook in order with papermill."
     t0 = time.time()
-    run_pipeline(profile, out, data_dir, only=only.split(",") if only else None)
+    run_pipeline(profile, out, data_dir, only=only.split(",") if only else None, shared_data=shared_data)
     print(f"[kws-pipeline {profile}] all notebooks done in {time.time() - t0:.0f}s; artifacts in {Path(out).resolve()}")

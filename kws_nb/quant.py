@@ -10,9 +10,9 @@ import torch
 from torch import nn
 import torch.ao.nn.quantized.dynamic as nnqd
 from .data import SpeechCommands
-from .model import TaskConfig
+from .model import TaskConfig, CHECKPOINT_FORMAT, model_class
 from .profiling import footprint
-from .train import CHECKPOINT_FORMAT, _model_class, evaluate, evaluate_real
+from .train import evaluate, evaluate_real
 
 # %% auto #0
 __all__ = ['quantize', 'quantized_state_dict', 'load_quantized_state_dict', 'save_quantized', 'load_quantized', 'measure',
@@ -55,7 +55,7 @@ def load_quantized_state_dict(qmodel: nn.Module, state_dict: dict, source: str =
     problems += [f"{k}: {v.dtype} {tuple(v.shape)} given, {want[k].dtype} {tuple(want[k].shape)} expected"
                  for k, v in state_dict.items() if k in want and (v.dtype != want[k].dtype or v.shape != want[k].shape)]
     if problems:
-        raise ValueError(f"{source}: does not fit the int8 model (a float checkpoint? use kws_nb.train.load_checkpoint): "
+        raise ValueError(f"{source}: does not fit the int8 model (a float checkpoint? use kws_nb.model.load_checkpoint): "
                          + "; ".join(problems[:8]))
     for name, m in qmodel.named_modules():
         p = _prefix(name)
@@ -90,9 +90,9 @@ def load_quantized(path) -> tuple[nn.Module, TaskConfig, dict]:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if "quantized_state_dict" not in ckpt:
         raise ValueError(f"{path}: not an int8 checkpoint (no quantized_state_dict; keys {sorted(ckpt)}); "
-                         "float checkpoints load with kws_nb.train.load_checkpoint")
+                         "float checkpoints load with kws_nb.model.load_checkpoint")
     config = TaskConfig.from_dict(ckpt["config"])
-    qmodel = quantize(_model_class(ckpt["arch"], path)(config))
+    qmodel = quantize(model_class(ckpt["arch"], path)(config))
     return load_quantized_state_dict(qmodel, ckpt["quantized_state_dict"], str(path)).eval(), config, ckpt
 
 # %% ../nbs/06_quantization.ipynb #538042f9
@@ -113,13 +113,22 @@ def ratio(a, b):
     "`a / b`, None when either is missing; a zero `b` gives 1 (0 / 0: no change) or infinity."
     return None if a is None or b is None else (a / b if b else (1.0 if a == 0 else math.inf))
 
+def _median_s(row: dict, key: str):
+    return (row.get(key) or {}).get("median_s")
+
 def add_ratios(rows: list[dict], reference: dict) -> list[dict]:
-    "Each row with `macs_ratio`, `bytes_ratio`, `speedup` (per latency key) and `quality` against `reference`."
-    ref_lat = {latency_key(r): r["median_s"] for r in reference["latency"]}
+    "Each row (in place) with its cost ratios, speed-ups and quality against `reference`; None where a figure is missing."
+    ref_lat = {latency_key(l): l["median_s"] for l in reference.get("latency") or []}
+    ref_real = reference.get("real") or {}
     for r in rows:
-        r["macs_ratio"], r["bytes_ratio"] = ratio(reference["macs"], r["macs"]), ratio(reference["bytes"], r["bytes"])
-        r["speedup"] = {latency_key(l): ref_lat[latency_key(l)] / l["median_s"] for l in r["latency"] if latency_key(l) in ref_lat}
-        r["quality"] = ratio(r["val_au_fa_fr"], reference["val_au_fa_fr"])
+        for k in ("macs", "bytes", "params", "tensor_bytes"): r[f"{k}_ratio"] = ratio(reference.get(k), r.get(k))
+        r["speedup"] = {latency_key(l): ref_lat[latency_key(l)] / l["median_s"] for l in r.get("latency") or [] if latency_key(l) in ref_lat}
+        if _median_s(r, "step_latency") and _median_s(reference, "step_latency"):   # one streaming step, where both have one
+            r["speedup"]["step"] = _median_s(reference, "step_latency") / _median_s(r, "step_latency")
+        r["decision_speedup"] = ratio(reference.get("decision_s"), r.get("decision_s"))
+        r["quality"] = ratio(r.get("val_au_fa_fr"), reference.get("val_au_fa_fr"))
+        r["real_quality"] = {k: ratio((v or {}).get("au_fa_fr"), (ref_real.get(k) or {}).get("au_fa_fr"))
+                             for k, v in (r.get("real") or {}).items() if k in ref_real}
     return rows
 
 def best_compressed(rows: list[dict], quality_factor: float = 1.1) -> dict | None:

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn, Tensor
-from fastcore.script import call_parse
+from .cli import console_script
 from .data import LogMel, load_audio, SAMPLE_RATE, CLIP_SAMPLES
 from .model import CRNN
-from .train import load_checkpoint
+from .model import load_checkpoint
 
 # %% auto #0
-__all__ = ['StreamingLogMel', 'stream_log_mel', 'offline_stateful_reference', 'offline_windowed_reference', 'sharpened_crnn',
-           'bursty_noise', 'StreamingCRNN', 'script_streamer', 'export_torchscript', 'EventDetector', 'detect_events',
-           'recompute_probs', 'benchmark_streaming', 'plot_stream', 'audio_chunks', 'run_stream', 'kws_stream']
+__all__ = ['StreamingLogMel', 'stream_log_mel', 'offline_stateful_reference', 'offline_windowed_reference', 'StreamingCRNN',
+           'script_streamer', 'export_torchscript', 'EventDetector', 'detect_events', 'recompute_probs',
+           'benchmark_streaming', 'plot_stream', 'audio_chunks', 'run_stream', 'kws_stream']
 
 # %% ../nbs/04_streaming.ipynb #1ced5321
 class StreamingLogMel(nn.Module):
@@ -77,21 +77,6 @@ def offline_windowed_reference(model: CRNN, audio: Tensor, max_window_length: in
     k, s = model.config.kernel_size[1], model.config.stride[1]
     return torch.stack([model(mel[None, :, s * max(0, j - max_window_length + 1):s * j + k]).softmax(-1)[0, 1]
                         for j in range(model.num_steps(mel.shape[1]))])
-
-# %% ../nbs/04_streaming.ipynb #7d59dd3a
-def sharpened_crnn(seed: int = 0, config=None) -> CRNN:
-    "A random `CRNN` with a 30x classifier (no bias) and 10x attention energies: outputs that move (for tests)."
-    torch.manual_seed(seed)
-    model = CRNN(config).eval()
-    with torch.no_grad():
-        model.classifier.weight.mul_(30); model.classifier.bias.zero_(); model.attention[2].weight.mul_(10)
-    return model
-
-def bursty_noise(n_samples: int, seed: int = 0, segment: int = 4000) -> Tensor:
-    "Gaussian noise whose level jumps (between -60 and 0 dB) every `segment` samples: a test signal."
-    g = torch.Generator().manual_seed(seed)
-    level = 10 ** (-3 * torch.rand(n_samples // segment + 1, generator=g)).repeat_interleave(segment)[:n_samples]
-    return level * torch.randn(n_samples, generator=g)
 
 # %% ../nbs/04_streaming.ipynb #6cdb55cc
 class StreamingCRNN(nn.Module):
@@ -404,7 +389,7 @@ def run_stream(path, checkpoint="artifacts/baseline/checkpoint.pt", threshold: f
         result["plot"] = str(plot)
     return result
 
-@call_parse
+@console_script
 def kws_stream(path: str,  # a wav file, or - for raw 16-bit little-endian 16 kHz mono PCM on stdin
                checkpoint: str = "artifacts/baseline/checkpoint.pt",  # a kws_nb checkpoint (the training chapter's)
                threshold: float = 0.5,  # smoothed keyword probability that fires a detection
@@ -416,9 +401,6 @@ def kws_stream(path: str,  # a wav file, or - for raw 16-bit little-endian 16 kH
                plot: str = None):  # save a waveform + probability figure to this PNG at the end
     "Spot the keyword in a wav file or a raw PCM stream; one line per detection: time, keyword, probability."
     torch.set_num_threads(1)  # an 80-ms step is many tiny ops: more threads only add synchronisation
-    try:
-        r = run_stream(path, checkpoint, threshold, mode, max_window_length, smooth_frames, refractory_s, chunk_ms, plot)
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"kws-stream: error: {e}")
+    r = run_stream(path, checkpoint, threshold, mode, max_window_length, smooth_frames, refractory_s, chunk_ms, plot)
     print(f"kws-stream: {len(r['events'])} detection(s) of {r['keyword']!r} in {r['seconds']:.1f} s of audio"
           + (f"; plot saved to {plot}" if plot else ""), file=sys.stderr)

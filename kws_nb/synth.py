@@ -10,7 +10,7 @@ from dataclasses import dataclass, asdict
 from multiprocessing import connection, get_context
 from pathlib import Path
 import numpy as np, soundfile as sf, torch, torchaudio
-from fastcore.script import call_parse, CliError
+from .cli import console_script
 from tqdm.auto import tqdm
 from .data import SAMPLE_RATE, CLIP_SAMPLES, BACKGROUND_DIR
 from .tts import Engine, ENGINES, find_engines
@@ -266,7 +266,7 @@ def generate_dataset(root, n_keyword: int = 2000, n_other: int = 20000, seed: in
     return manifest
 
 # %% ../nbs/01_synth.ipynb #f2af71d8
-@call_parse
+@console_script
 def kws_synth(root: str,                # output folder: <root>/<word>/<voice>_nohash_<n>.wav
               n_keyword: int = 2000,    # clips of the keyword "sheila"
               n_other: int = 20000,     # other clips, spread evenly over the other words
@@ -277,6 +277,5 @@ def kws_synth(root: str,                # output folder: <root>/<word>/<voice>_n
               noise_seconds: float = 60.0,  # length of each synthesized noise file
               overwrite: bool = False): # replace a folder made with another request
     "Generate an offline synthetic Speech Commands dataset from the text-to-speech engines on this machine."
-    try: generate_dataset(root, n_keyword, n_other, seed, engines.split(",") if engines else None, workers,
-                          background=background, noise_seconds=noise_seconds, overwrite=overwrite)
-    except (FileExistsError, FileNotFoundError, RuntimeError, ValueError) as e: raise CliError(str(e)) from None
+    generate_dataset(root, n_keyword, n_other, seed, engines.split(",") if engines else None, workers,
+                     background=background, noise_seconds=noise_seconds, overwrite=overwrite)

@@ -4,96 +4,20 @@
 
 # %% ../nbs/03_train.ipynb #ca86f1cf
 from __future__ import annotations
-import collections, copy, importlib, json, random, time
+import copy, json, random, time
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
-from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, find_shared_data
-from .model import TaskConfig, CRNN
+from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, resolve_shared_data
+from .model import TaskConfig, CRNN, save_checkpoint, load_checkpoint
+from .metrics import au_fa_fr, roc_auc, keyword_share, threshold_at_far, operating_point
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'REAL_SETS', 'fa_fr_curve', 'au_fa_fr', 'roc_auc', 'keyword_share', 'threshold_at_far',
-           'rates_at_threshold', 'frr_at_far', 'seed_everything', 'pick_device', 'save_checkpoint', 'load_checkpoint',
-           'predict', 'evaluate', 'wave_augment', 'train', 'resolve_shared_data', 'operating_point', 'evaluate_real',
+__all__ = ['REAL_SETS', 'seed_everything', 'pick_device', 'predict', 'evaluate', 'wave_augment', 'train', 'evaluate_real',
            'summary', 'checkpoint_report', 'plot_history']
-
-# %% ../nbs/03_train.ipynb #9222973e
-def _probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
-    "Validated float64 probabilities and int labels as 1-d arrays."
-    p = np.asarray(probs, dtype=np.float64).reshape(-1)
-    y = np.asarray(labels).reshape(-1)
-    if p.shape != y.shape: raise ValueError(f"probs and labels differ in length: {p.shape[0]} vs {y.shape[0]}")
-    if p.size == 0: raise ValueError("probs and labels are empty")
-    if not np.isin(y, (0, 1)).all(): raise ValueError(f"labels must be 0/1; found {sorted(set(np.unique(y).tolist()) - {0, 1})}")
-    return p, y.astype(np.int64)
-
-# %% ../nbs/03_train.ipynb #ed96cee4
-def fa_fr_curve(probs, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "Thresholds (sorted probs with 0 and 1 added) and the FA and FR at each, both divided by the total N."
-    p, y = _probs_labels(probs, labels)
-    order = np.argsort(p, kind="stable")
-    sp, sy = p[order], y[order]
-    thresholds = np.concatenate(([0.0], sp, [1.0]))
-    below = np.searchsorted(sp, thresholds, side="left")  # number of clips predicted 0 at each threshold
-    pos_below = np.concatenate(([0], np.cumsum(sy)))[below]
-    neg_below = below - pos_below
-    n = len(p)
-    return thresholds, (int((sy == 0).sum()) - neg_below) / n, pos_below / n
-
-def au_fa_fr(probs, labels) -> float:
-    "Area under the FR-vs-FA curve (course definition; lower is better)."
-    _, fa, fr = fa_fr_curve(probs, labels)
-    # FA falls as the threshold rises, so the course's -np.trapz(FRs, x=FAs) sums (FA before - FA after) x mean FR
-    return float(np.sum((fa[:-1] - fa[1:]) * (fr[1:] + fr[:-1]) / 2))
-
-# %% ../nbs/03_train.ipynb #eda001dc
-def roc_auc(probs, labels) -> float:
-    "Area under the ROC curve: P(keyword prob > non-keyword prob), ties counted half (Mann-Whitney)."
-    p, y = _probs_labels(probs, labels)
-    n_pos, n_neg = int(y.sum()), int((y == 0).sum())
-    if n_pos == 0 or n_neg == 0: raise ValueError(f"roc_auc needs both classes; got {n_pos} keyword and {n_neg} other clips")
-    order = np.argsort(p, kind="stable")
-    sp = p[order]
-    # average rank of each tie group
-    first = np.searchsorted(sp, sp, side="left"); last = np.searchsorted(sp, sp, side="right")
-    ranks = np.empty_like(sp); ranks[order] = (first + last + 1) / 2
-    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-def keyword_share(labels) -> float:
-    "Share of keyword clips in a set (au_fa_fr depends on it)."
-    y = np.asarray(labels).reshape(-1)
-    return float((y == 1).mean())
-
-# %% ../nbs/03_train.ipynb #65108043
-def threshold_at_far(probs, labels, far: float) -> float:
-    "Lowest-FRR threshold (prob >= t means keyword) whose FAR on this set is at most `far`."
-    p, y = _probs_labels(probs, labels)
-    if not 0 <= far <= 1: raise ValueError(f"far must be in [0, 1]; got {far}")
-    neg = np.sort(p[y == 0])[::-1]
-    if neg.size == 0: raise ValueError("threshold_at_far needs non-keyword clips (label 0) to count false alarms")
-    k = int(np.floor(far * neg.size + 1e-9))  # false alarms allowed
-    if k >= neg.size: return 0.0
-    cut = neg[k]                     # highest non-keyword prob that must be rejected
-    above = p[p > cut]
-    if not above.size: return float(np.nextafter(cut, np.inf))
-    mid = cut + (above.min() - cut) / 2      # halfway; for adjacent floats (e.g. 0 and 5e-324) it rounds to cut
-    return float(mid if mid > cut else above.min())
-
-def rates_at_threshold(probs, labels, threshold: float) -> dict:
-    "Decisions at one threshold: counts and per-class rates (FAR over non-keywords, FRR over keywords)."
-    p, y = _probs_labels(probs, labels)
-    pred = p >= threshold
-    n_pos, n_neg = int(y.sum()), int((y == 0).sum())
-    detected, false_alarms = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum())
-    return dict(threshold=float(threshold), n=len(p), n_keyword=n_pos, detected=detected, false_alarms=false_alarms,
-                far=false_alarms / n_neg if n_neg else float("nan"), frr=1 - detected / n_pos if n_pos else float("nan"))
-
-def frr_at_far(probs, labels, far: float) -> float:
-    "False-rejection rate at the threshold `threshold_at_far` picks on the same set."
-    return rates_at_threshold(probs, labels, threshold_at_far(probs, labels, far))["frr"]
 
 # %% ../nbs/03_train.ipynb #caa4e7dd
 def seed_everything(seed: int):
@@ -103,44 +27,6 @@ def seed_everything(seed: int):
 def pick_device(device=None) -> torch.device:
     "`device` when given, else CUDA when available, else CPU."
     return torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-# %% ../nbs/03_train.ipynb #e31fcae1
-CHECKPOINT_FORMAT = 1
-
-def save_checkpoint(path, model: nn.Module, config: TaskConfig, history: list | None = None, extra: dict | None = None):
-    "Write model weights, config, metrics history and `extra` to `path` (atomically)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    ckpt = dict(format=CHECKPOINT_FORMAT, arch=f"{type(model).__module__}.{type(model).__qualname__}",
-                config=config.asdict(), state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
-                history=list(history or []), extra=dict(extra or {}))
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp); tmp.replace(path)  # a crash mid-write never leaves a half checkpoint
-    return path
-
-def _model_class(arch: str, path):
-    module, _, name = arch.rpartition(".")
-    if not module.startswith("kws_nb."): raise ValueError(f"{path}: arch {arch!r} is not a kws_nb model class")
-    return getattr(importlib.import_module(module), name)
-
-def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, TaskConfig, dict]:
-    "(model in eval mode, config, checkpoint dict) from `path`; a clear error when config and weights disagree."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"checkpoint {path} not found")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if missing := {"format", "arch", "config", "state_dict"} - set(ckpt):
-        raise ValueError(f"{path}: not a kws_nb checkpoint (missing {sorted(missing)})")
-    config = TaskConfig.from_dict(ckpt["config"])
-    model = _model_class(ckpt["arch"], path)(config)
-    want, got = model.state_dict(), ckpt["state_dict"]
-    problems = [f"{k}: checkpoint {tuple(got[k].shape)}, config gives {tuple(want[k].shape)}"
-                for k in want if k in got and got[k].shape != want[k].shape]
-    problems += [f"{k}: missing from checkpoint" for k in want if k not in got]
-    problems += [f"{k}: in checkpoint, not in the model the config builds" for k in got if k not in want]
-    if problems:
-        raise ValueError(f"{path}: the weights do not match its config ({ckpt['arch']}, hidden_size={config.hidden_size}, "
-                         f"cnn_out_channels={config.cnn_out_channels}, ...): " + "; ".join(problems[:8]))
-    model.load_state_dict(got)
-    return model.eval(), config, ckpt
 
 # %% ../nbs/03_train.ipynb #2ee7f76d
 @torch.no_grad()
@@ -243,21 +129,8 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
 # %% ../nbs/03_train.ipynb #954c54e0
 REAL_SETS = ("speech_commands_v0.01_sample", "speech_commands_v0.02_toy")
 
-def resolve_shared_data(shared_data=None) -> Path | None:
-    "`shared_data` when it is a folder, else `find_shared_data()`; None (and a message) when neither exists."
-    if shared_data is not None and Path(shared_data).is_dir(): return Path(shared_data)
-    found = find_shared_data()
-    if found is None: print(f"skipping real speech: shared data not found at {shared_data!r} nor by find_shared_data()")
-    return found
-
-def operating_point(probs, labels, words, threshold: float) -> dict:
-    "`rates_at_threshold` plus the words of the false alarms, most frequent first."
-    r = rates_at_threshold(probs, labels, threshold)
-    fa = collections.Counter(w for w, p, y in zip(words, probs, labels) if p >= threshold and y == 0)
-    return {**r, "false_alarm_words": dict(fa.most_common())}
-
-def evaluate_real(model: CRNN, shared_data=None, thresholds: dict | None = None, device=None) -> dict | None:
-    "Metrics of `model` on every clip of each real set in `REAL_SETS`, plus operating points at `thresholds`."
+def evaluate_real(model: CRNN, shared_data, thresholds: dict | None = None, device=None) -> dict | None:
+    "Metrics of `model` on every clip of each real set in `REAL_SETS` under `shared_data`, plus operating points at `thresholds`; None when that folder is absent."
     root = resolve_shared_data(shared_data)
     if root is None: return None
     out = {}

@@ -7,6 +7,9 @@ VENV=${VENV:-.venv}
 bash scripts/setup.sh
 export PATH="$PWD/$VENV/bin:$PATH"
 
+echo "== 0/4 pip check (the environment's requirements are consistent)"
+python -m pip check
+
 echo "== 1/4 nbdev_clean leaves no diff (notebooks committed clean)"
 nbdev_clean
 if [ -n "$(git status --porcelain -- nbs)" ]; then

@@ -1,9 +1,15 @@
+import os
+from pathlib import Path
 import pytest
-from kws_nb.data import find_shared_data
+
+REPO = Path(__file__).resolve().parent.parent
+# The real evaluation audio: $KWS_NB_SHARED_DATA, else shared/data beside the checkout (as kws-pipeline defaults).
+SHARED_DATA = Path(os.environ.get("KWS_NB_SHARED_DATA") or REPO.parent / "shared" / "data")
+
 
 @pytest.fixture(scope="session")
 def shared_data():
-    "The real Speech Commands samples beside the checkout; tests that need them skip when absent."
-    p = find_shared_data()
-    if p is None: pytest.skip("real audio not found: ../shared/data beside the checkout (or $KWS_NB_SHARED_DATA) is absent")
-    return p
+    "The real Speech Commands samples; tests that need them skip when absent."
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real audio not found: {SHARED_DATA} (shared/data beside the checkout, or $KWS_NB_SHARED_DATA) is absent")
+    return SHARED_DATA

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from kws_nb.compare import collect, comparison_table, save_comparison, streaming_macs, to_markdown
-from kws_nb.model import TaskConfig, CRNN
+from kws_nb.model import TaskConfig, CRNN, save_checkpoint
 from kws_nb.profiling import footprint, macs
 from kws_nb.quant import quantize, save_quantized
-from kws_nb.train import save_checkpoint
+
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = {"baseline": TaskConfig(hidden_size=8, cnn_out_channels=2, gru_num_layers=1),

@@ -30,7 +30,7 @@ def test_every_notebook_executed_in_order(ci_run):
 
 
 def test_data_summary_written(ci_run):
-    from kws_nb.data import find_shared_data
+    from conftest import SHARED_DATA
     summary = json.loads((ci_run / "data_summary.json").read_text())
-    if find_shared_data() is None: assert "v0.01_sample" not in summary
+    if not SHARED_DATA.is_dir(): assert "v0.01_sample" not in summary
     else: assert summary["v0.01_sample"]["clips"] == 300 and summary["v0.02_toy"]["clips"] == 350

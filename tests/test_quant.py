@@ -5,11 +5,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from kws_nb.data import SpeechCommands, make_toy_speech_commands, speaker_split
+from kws_nb.data import SpeechCommands, speaker_split
+from kws_nb.testing import make_toy_speech_commands
 from kws_nb.model import TaskConfig, CRNN
 from kws_nb.profiling import macs, size_bytes, num_params, tensor_bytes, latency, step_latency
 from kws_nb.quant import quantize, save_quantized, load_quantized, quantized_state_dict
-from kws_nb.train import evaluate_real, load_checkpoint, train
+from kws_nb.model import load_checkpoint
+from kws_nb.train import evaluate_real, train
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_STUDENT = dict(hidden_size=16, cnn_out_channels=4, kernel_size=(10, 20), stride=(5, 10))
@@ -127,7 +129,7 @@ def test_notebook_real_run_writes_metrics_and_int8_checkpoints(toy_artifacts):
     base, qbase, student = metrics["rows"][:3]
     assert base["macs_ratio"] == 1 and qbase["macs"] == base["macs"] == metrics["reference"]["macs"] == 932_928
     assert qbase["bytes_ratio"] > 3 and student["macs_ratio"] > 10
-    assert {l["batch"] for l in base["latency"]} == {1, 128} and set(base["speedup"]) == {"b1", "b1+features", "b128", "b128+features"}
+    assert {l["batch"] for l in base["latency"]} == {1, 128} and set(base["speedup"]) == {"b1", "b1+features", "b128", "b128+features", "step"}
     for name in ("baseline", "h16-c4"):
         q, config, _ = load_quantized(art / "quantization" / name / "checkpoint_int8.pt")
         fmodel = load_checkpoint(art / ("baseline" if name == "baseline" else f"students/{name}") / "checkpoint.pt")[0]

@@ -9,9 +9,10 @@ import torch
 from hypothesis import assume, given, settings, strategies as st
 
 from kws_nb.data import LogMel, SpeechCommands, load_audio
-from kws_nb.train import save_checkpoint
+from kws_nb.model import save_checkpoint
+from kws_nb.testing import sharpened_crnn, bursty_noise
 from kws_nb.streaming import (StreamingLogMel, StreamingCRNN, stream_log_mel, offline_stateful_reference,
-                              offline_windowed_reference, sharpened_crnn, bursty_noise, export_torchscript, detect_events,
+                              offline_windowed_reference, export_torchscript, detect_events,
                               EventDetector)
 from kws_nb.detection import make_long_stream, stream_probabilities, evaluate_long_audio
 

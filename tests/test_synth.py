@@ -51,12 +51,11 @@ def test_data_layer_loads_it_and_the_split_is_voice_disjoint(tmp_path):
     waves, labels = next(iter(data.make_loader(ds, list(range(len(ds))), batch_size=8)))
     assert waves.shape == (8, 16000)
 
-def test_same_format_as_real_speech_commands(tmp_path):
+def test_same_format_as_real_speech_commands(tmp_path, shared_data):
     "Our clips have the real dataset's layout and format (16 kHz mono PCM_16, one second, <word>/<speaker>_nohash_<n>)."
     data = pytest.importorskip("kws_nb.data")
-    shared = data.find_shared_data()
-    real = shared / "speech_commands_v0.01_sample" if shared else None
-    if real is None or not real.is_dir(): pytest.skip("real Speech Commands sample not found (shared/data)")
+    real = shared_data / "speech_commands_v0.01_sample"
+    if not real.is_dir(): pytest.skip(f"real Speech Commands sample not found: {real}")
     generate_dataset(tmp_path, n_keyword=2, n_other=30, engines=["espeak"], noise_seconds=1, progress=False)
     ours, theirs = sorted(tmp_path.glob("sheila/*.wav"))[0], sorted((real / "sheila").glob("*.wav"))[0]
     fmt = lambda p: (sf.info(p).samplerate, sf.info(p).channels, sf.info(p).subtype)

@@ -7,10 +7,11 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from kws_nb.data import SpeechCommands, make_toy_speech_commands, speaker_split, find_shared_data
-from kws_nb.model import TaskConfig, CRNN, count_parameters
-from kws_nb.train import (au_fa_fr, roc_auc, frr_at_far, threshold_at_far, rates_at_threshold, train, evaluate,
-                          evaluate_real, load_checkpoint, save_checkpoint, REAL_SETS)
+from kws_nb.data import SpeechCommands, speaker_split
+from kws_nb.model import TaskConfig, CRNN, count_parameters, load_checkpoint, save_checkpoint
+from kws_nb.metrics import au_fa_fr, roc_auc, frr_at_far, threshold_at_far, rates_at_threshold
+from kws_nb.testing import make_toy_speech_commands
+from kws_nb.train import train, evaluate, evaluate_real, REAL_SETS
 
 REPO = Path(__file__).resolve().parent.parent
 METRIC_KEYS = ("train_loss", "val_loss", "val_au_fa_fr", "val_roc_auc")
@@ -118,10 +119,9 @@ def test_checkpoint_config_mismatch_is_named(tmp_path):
         load_checkpoint(tmp_path / "typo.pt")
 
 
-@pytest.mark.skipif(find_shared_data() is None, reason="real Speech Commands samples (shared/data) not found")
-def test_evaluate_real_counts_every_clip():
+def test_evaluate_real_counts_every_clip(shared_data):
     torch.manual_seed(0)
-    real = evaluate_real(CRNN(TaskConfig()), find_shared_data(), thresholds={"half": 0.5})
+    real = evaluate_real(CRNN(TaskConfig()), shared_data, thresholds={"half": 0.5})
     assert set(real) == set(REAL_SETS)
     assert (real["speech_commands_v0.01_sample"]["n"], real["speech_commands_v0.02_toy"]["n"]) == (300, 350)
     for r in real.values():
