@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #0067e8b0
 from __future__ import annotations
-import csv, math, os, random, re, tarfile, urllib.request
+import csv, json, math, os, random, re, tarfile, urllib.request
 from pathlib import Path
 import numpy as np
 import soundfile as sf
@@ -14,9 +14,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'CLIP_SAMPLES', 'BACKGROUND_DIR', 'SPEECH_COMMANDS_URLS', 'load_audio', 'parse_clip_path',
-           'SpeechCommands', 'official_split', 'speaker_split', 'write_split_csv', 'read_split_csv', 'LogMel',
-           'synthetic_rir', 'convolve_clip', 'fit_to_clip', 'WaveAugment', 'SpecAugment', 'balanced_sampler',
+__all__ = ['SAMPLE_RATE', 'CLIP_SAMPLES', 'BACKGROUND_DIR', 'SPLIT_HEADER', 'SPEECH_COMMANDS_URLS', 'load_audio',
+           'parse_clip_path', 'SpeechCommands', 'official_split', 'speaker_split', 'write_split_csv', 'read_split_csv',
+           'LogMel', 'synthetic_rir', 'convolve_clip', 'fit_to_clip', 'WaveAugment', 'SpecAugment', 'balanced_sampler',
            'make_loader', 'resolve_shared_data', 'download_speech_commands']
 
 # %% ../nbs/00_data.ipynb #0b29fffe
@@ -77,10 +77,17 @@ class SpeechCommands(Dataset):
 
     def __len__(self): return len(self.files)
     def wave(self, i: int) -> torch.Tensor:
-        "The waveform of clip `i` (from the in-memory cache when enabled)."
-        if i in self._cache: return self._cache[i].float() / 32767
+        "The waveform of clip `i`: bit-identical whether it comes from the file or the in-memory cache."
+        if i in self._cache:
+            c = self._cache[i]
+            return c.float() / 32768 if c.dtype == torch.int16 else c.clone()
         w = load_audio(self.files[i], self.sample_rate)
-        if self.cache: self._cache[i] = (w.clamp(-1, 1) * 32767).round().short()
+        if self.cache:
+            # 16-bit PCM (every Speech Commands clip) reads as int16 / 32768 exactly: kept as int16, half the memory.
+            # Anything else (float files, resampled audio) is kept as it is, so a cached epoch sees the same numbers.
+            q = (w * 32768).round()
+            exact = bool(q.min() >= -32768) and bool(q.max() <= 32767) and torch.equal(q / 32768, w)
+            self._cache[i] = q.short() if exact else w.clone()
         return w
     def __getitem__(self, i: int): return self.wave(i), int(self.labels[i]), self.words[i], self.speakers[i]
     def __repr__(self):
@@ -104,8 +111,9 @@ def official_split(ds: SpeechCommands) -> dict[str, list[int]]:
 
 # %% ../nbs/00_data.ipynb #ae8ee5ec
 def speaker_split(ds: SpeechCommands, val_fraction: float = 0.1, seed: int = 3407, csv_path=None):
-    "Seeded speaker-disjoint (train_idx, val_idx); written to / read back from `csv_path` when given."
-    if csv_path is not None and Path(csv_path).exists(): return read_split_csv(ds, csv_path)
+    "Seeded speaker-disjoint (train_idx, val_idx); written to / read back from `csv_path` (made with the same parameters)."
+    params = dict(seed=seed, val_fraction=val_fraction)
+    if csv_path is not None and Path(csv_path).exists(): return read_split_csv(ds, csv_path, expect=params)
     if not 0 < val_fraction < 1: raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     speakers = sorted(set(ds.speakers))
     if len(speakers) < 2: raise ValueError(f"{ds.root}: a speaker-disjoint split needs >= 2 speakers, found {speakers}")
@@ -118,23 +126,32 @@ def speaker_split(ds: SpeechCommands, val_fraction: float = 0.1, seed: int = 340
         val_speakers.add(s); n_val += counts[s]
     val = [i for i, s in enumerate(ds.speakers) if s in val_speakers]
     train = [i for i, s in enumerate(ds.speakers) if s not in val_speakers]
-    if csv_path is not None: write_split_csv(ds, train, val, csv_path)
+    if csv_path is not None: write_split_csv(ds, train, val, csv_path, params)
     return train, val
 
-def write_split_csv(ds: SpeechCommands, train, val, csv_path):
-    "Write a split as CSV rows (path relative to the root, word, speaker, label, split) for auditing."
+SPLIT_HEADER = "# kws_nb split "
+
+def write_split_csv(ds: SpeechCommands, train, val, csv_path, params: dict | None = None):
+    "Write a split as CSV rows (path relative to the root, word, speaker, label, split), after a line recording `params`."
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
     side = {**{i: "train" for i in train}, **{i: "val" for i in val}}
     with open(csv_path, "w", newline="") as f:
+        f.write(SPLIT_HEADER + json.dumps(params or {}, sort_keys=True) + "\n")
         w = csv.writer(f); w.writerow(["path", "word", "speaker", "label", "split"])
         for i in sorted(side):
             w.writerow([ds.files[i].relative_to(ds.root).as_posix(), ds.words[i], ds.speakers[i], int(ds.labels[i]), side[i]])
 
-def read_split_csv(ds: SpeechCommands, csv_path):
-    "Read back a split CSV; every row must name a clip of `ds`."
+def read_split_csv(ds: SpeechCommands, csv_path, expect: dict | None = None):
+    "Read back a split CSV; every row must name a clip of `ds`, and its recorded parameters must equal `expect` (if given)."
     index = {f.relative_to(ds.root).as_posix(): i for i, f in enumerate(ds.files)}
     train, val, missing = [], [], []
     with open(csv_path, newline="") as f:
+        first = f.readline()
+        recorded = json.loads(first[len(SPLIT_HEADER):]) if first.startswith(SPLIT_HEADER) else None
+        if expect is not None and (recorded is None or {k: recorded.get(k) for k in expect} != expect):
+            raise ValueError(f"split file {csv_path} was made with {recorded or 'unrecorded parameters'}, not {expect}: "
+                             "delete it to split again, or ask for the parameters it records")
+        if recorded is None: f.seek(0)
         for row in csv.DictReader(f):
             if row["path"] not in index: missing.append(row["path"]); continue
             (train if row["split"] == "train" else val).append(index[row["path"]])

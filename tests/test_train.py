@@ -1,5 +1,5 @@
 "Integration tests for kws_nb.model / kws_nb.train: metrics vs brute force, determinism, resume, checkpoints, real audio."
-import json
+import json, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +103,36 @@ def test_resume_matches_uninterrupted_run(toy, tmp_path):
     model, config, ckpt = load_checkpoint(tmp_path / "full" / "checkpoint.pt")
     assert config == cfg and len(ckpt["history"]) == 2 and ckpt["extra"]["epoch"] in (1, 2)
     assert evaluate(model, ds, va)["n"] == len(va)
+
+
+RESUME_SCRIPT = """
+import json, sys
+from kws_nb.data import SpeechCommands, speaker_split
+from kws_nb.model import TaskConfig
+from kws_nb.train import train
+root, out, epochs, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), (sys.argv[4] if len(sys.argv) > 4 else None)
+ds = SpeechCommands(root, cache=True)
+tr, va = speaker_split(ds, val_fraction=0.25)
+_, history = train(TaskConfig(num_epochs=epochs, batch_size=8), ds, tr, ds, va, out, resume=resume, device="cpu", progress=False)
+print(json.dumps(history))
+"""
+
+
+def test_resume_in_a_fresh_process_with_the_clip_cache(toy, tmp_path):
+    "Stopped after epoch 1 and resumed in a new process (cache empty again): the same run as one uninterrupted cached run."
+    ds, _, _ = toy
+    (tmp_path / "run.py").write_text(RESUME_SCRIPT)
+    def run(*args):
+        r = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(ds.root), *map(str, args)],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    full = run(tmp_path / "full", 2)
+    run(tmp_path / "part", 1)
+    resumed = run(tmp_path / "part", 2, tmp_path / "part" / "last.pt")
+    assert _metrics(resumed) == _metrics(full)
+    a, b = (torch.load(tmp_path / p / "last.pt", weights_only=True)["state_dict"] for p in ("full", "part"))
+    for k, v in a.items(): assert torch.equal(v, b[k]), k
 
 
 def test_checkpoint_config_mismatch_is_named(tmp_path):
