@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import thop
 import torch
 from torch import nn
-from .profiling import attention_context_macs, footprint, interleaved_latency, macs, step_latency
+from .profiling import attention_context_macs, footprint, front_end_macs, interleaved_latency, macs, step_latency
 from .model import load_checkpoint
 from .quant import add_ratios, best_compressed, find_checkpoints, latency_key, load_quantized
 from .streaming import StreamingCRNN
@@ -130,7 +130,8 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
     base, detection = baseline_record(records), detection_metrics(streaming)
     for mode in ("stateful", "windowed"):
         step = steps["baseline", "float", mode]
-        records.append(dict(base, mode=mode, macs=streaming_macs(models["baseline", "float"], W, mode), max_window_length=W,
+        net, fe = streaming_macs(models["baseline", "float"], W, mode), front_end_macs(base["arch"]["stride"][1])  # the frames one step completes
+        records.append(dict(base, mode=mode, macs=net, macs_front_end=fe, macs_total=net + fe, max_window_length=W,
                             latency=[], step_latency=step, decision_s=step["median_s"], val_au_fa_fr=None, val_roc_auc=None,
                             real={}, detection=[d for d in detection if d["mode"] == mode]))
     return add_ratios(records, baseline_record(records))
@@ -153,11 +154,12 @@ def _cells(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     "Header and string cells of the comparison table."
     real = sorted({k for r in records for k in r["real"]})
     streams = list(dict.fromkeys(d["stream_set"] for r in records for d in r.get("detection", [])))
-    head = ["setting", "params", "MACs", "bytes", "MACs x", "bytes x", "ms/decision", "speed-up", "val au_fa_fr", "quality",
+    head = ["setting", "params", "MACs", "MACs + front end", "e2e MACs x", "bytes", "MACs x", "bytes x", "ms/decision", "speed-up", "val au_fa_fr", "quality",
             "val ROC-AUC"] + [f"{_real_name(k)} au_fa_fr" for k in real] + [f"{s} {c}" for s in streams for c in ("FA/h", "miss@1FA/h")]
     def det(r, s):
         return next((d for d in r.get("detection", []) if d["stream_set"] == s), {})
-    rows = [[setting(r), _fmt(r["params"], ","), _fmt(r["macs"], ","), _fmt(r["bytes"], ","), _fmt(r.get("macs_ratio"), ".1f"),
+    rows = [[setting(r), _fmt(r["params"], ","), _fmt(r["macs"], ","), _fmt(r.get("macs_total"), ","),
+             _fmt(r.get("macs_total_ratio"), ".1f"), _fmt(r["bytes"], ","), _fmt(r.get("macs_ratio"), ".1f"),
              _fmt(r.get("bytes_ratio"), ".1f"), _fmt(1e3 * r["decision_s"], ".3f"), _fmt(r.get("decision_speedup"), ".2f"),
              _fmt(r["val_au_fa_fr"], ".5f"), _fmt(r.get("quality"), ".2f"), _fmt(r["val_roc_auc"], ".4f")]
             + [_fmt(r["real"].get(k, {}).get("au_fa_fr"), ".5f") for k in real]

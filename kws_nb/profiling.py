@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_profiling.ipynb #4f893af2
 from __future__ import annotations
-import copy, io
+import copy, io, math
 from types import SimpleNamespace
 import torch
 import torch.utils.benchmark as benchmark
@@ -16,8 +16,8 @@ from .data import LogMel, CLIP_SAMPLES, SAMPLE_RATE
 from .model import TaskConfig, CRNN
 
 # %% auto #0
-__all__ = ['QUANTIZED_RULES', 'attention_context_macs', 'macs', 'size_bytes', 'num_params', 'tensor_bytes', 'footprint',
-           'latency', 'interleaved_latency', 'step_latency']
+__all__ = ['QUANTIZED_RULES', 'attention_context_macs', 'macs', 'front_end_macs', 'end_to_end_macs', 'size_bytes', 'num_params',
+           'tensor_bytes', 'footprint', 'latency', 'interleaved_latency', 'step_latency']
 
 # %% ../nbs/02a_profiling.ipynb #96056541
 def _count_quantized_gru(m: nnqd.GRU, x, y):
@@ -50,6 +50,20 @@ def macs(model: nn.Module, frames: int = 101) -> int:
     ops, _ = thop.profile(copy.deepcopy(model).cpu(), inputs=(x,), custom_ops=QUANTIZED_RULES, verbose=False)
     return int(ops) + attention_context_macs(model, frames)
 
+# %% ../nbs/02a_profiling.ipynb #3ab24109
+def front_end_macs(frames: int = 101, log_mel: LogMel | None = None) -> int:
+    "Multiply-adds of `log_mel` (the training front end by default) for `frames` frames: window, FFT, power, mel."
+    mel = (log_mel or LogMel()).mel
+    n_fft, (bins, n_mels) = mel.n_fft, tuple(mel.mel_scale.fb.shape)
+    fft = round(n_fft * math.log2(n_fft / 2))        # real FFT of n points via a complex FFT of n/2 points
+    return frames * (mel.win_length + fft + 2 * bins + bins * n_mels)
+
+def end_to_end_macs(model: nn.Module, frames: int = 101) -> dict:
+    "`macs` (the network's), `macs_front_end` and `macs_total` of one decision on `frames` log-mel frames."
+    c = getattr(model, "config", None) or TaskConfig()
+    net, fe = macs(model, frames), front_end_macs(frames, LogMel(c.sample_rate, c.n_mels))
+    return dict(macs=net, macs_front_end=fe, macs_total=net + fe)
+
 # %% ../nbs/02a_profiling.ipynb #3c72a4a7
 def size_bytes(model: nn.Module) -> int:
     "Bytes of `torch.save(model.state_dict())` (the course's memory measure)."
@@ -75,8 +89,8 @@ def tensor_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in _tensors(model))
 
 def footprint(model: nn.Module, frames: int = 101) -> dict:
-    "MACs, state-dict bytes, parameters and tensor bytes of `model` in one dict."
-    return dict(macs=macs(model, frames), bytes=size_bytes(model), params=num_params(model), tensor_bytes=tensor_bytes(model))
+    "MACs (network, front end, total), state-dict bytes, parameters and tensor bytes of `model` in one dict."
+    return dict(**end_to_end_macs(model, frames), bytes=size_bytes(model), params=num_params(model), tensor_bytes=tensor_bytes(model))
 
 # %% ../nbs/02a_profiling.ipynb #b4cea614
 def _measure(run, threads: int, min_run_time: float) -> benchmark.Measurement:

@@ -121,7 +121,7 @@ def add_ratios(rows: list[dict], reference: dict) -> list[dict]:
     ref_lat = {latency_key(l): l["median_s"] for l in reference.get("latency") or []}
     ref_real = reference.get("real") or {}
     for r in rows:
-        for k in ("macs", "bytes", "params", "tensor_bytes"): r[f"{k}_ratio"] = ratio(reference.get(k), r.get(k))
+        for k in ("macs", "macs_total", "bytes", "params", "tensor_bytes"): r[f"{k}_ratio"] = ratio(reference.get(k), r.get(k))
         r["speedup"] = {latency_key(l): ref_lat[latency_key(l)] / l["median_s"] for l in r.get("latency") or [] if latency_key(l) in ref_lat}
         if _median_s(r, "step_latency") and _median_s(reference, "step_latency"):   # one streaming step, where both have one
             r["speedup"]["step"] = _median_s(reference, "step_latency") / _median_s(r, "step_latency")
