@@ -11,12 +11,12 @@ import thop
 import torch
 from torch import nn
 from .profiling import attention_context_macs, footprint, front_end_macs, interleaved_latency, macs, step_latency
-from .model import load_checkpoint
+from .model import load_checkpoint, file_sha256
 from .quant import add_ratios, best_compressed, find_checkpoints, latency_key, load_quantized
 from .streaming import StreamingCRNN
 
 # %% auto #0
-__all__ = ['pareto_front', 'load_models', 'streaming_macs', 'read_quality', 'detection_metrics', 'read_streaming',
+__all__ = ['pareto_front', 'load_models', 'streaming_macs', 'read_quality', 'detection_metrics', 'read_chapter_metrics',
            'baseline_record', 'collect', 'setting', 'comparison_table', 'to_markdown', 'plot_tradeoffs', 'plot_latency',
            'save_comparison']
 
@@ -59,7 +59,7 @@ def read_quality(artifacts) -> dict[tuple[str, str], dict]:
     if not path.exists(): raise FileNotFoundError(f"{path} not found: run the quantization chapter (06_quantization) first")
     rows = json.loads(path.read_text()).get("rows")
     if not isinstance(rows, list): raise ValueError(f"{path}: expected a 'rows' list (one row per model and precision)")
-    keep = ("macs", "params", "val_au_fa_fr", "val_roc_auc", "real")
+    keep = ("macs", "params", "val_au_fa_fr", "val_roc_auc", "real", "checkpoint_sha256")
     return {(r["name"], r["precision"]): {k: r.get(k) for k in keep} for r in rows}
 
 # %% ../nbs/07_comparison.ipynb #b7998070
@@ -76,11 +76,15 @@ def detection_metrics(metrics: dict | None) -> list[dict]:
                              held_out_hit_rate=held.get("hit_rate"), held_out_false_alarms_per_hour=held.get("fa_per_hour")))
     return rows
 
-def read_streaming(artifacts) -> dict | None:
-    "The streaming chapter's `{artifacts}/streaming/metrics.json`, or None (and a message) when it is absent."
-    path = Path(artifacts) / "streaming" / "metrics.json"
-    if not path.exists(): print(f"streaming metrics not found: {path} (run the streaming chapters); streaming quality left empty"); return None
-    return json.loads(path.read_text())
+def read_chapter_metrics(artifacts, chapter: str, checkpoint_sha256: str) -> dict | None:
+    "`{artifacts}/{chapter}/metrics.json` if it measured the checkpoint with that hash; None (and a message) when absent."
+    path = Path(artifacts) / chapter / "metrics.json"
+    if not path.exists(): print(f"{chapter} metrics not found: {path} (run that chapter); its columns stay empty"); return None
+    metrics = json.loads(path.read_text())
+    if metrics.get("checkpoint_sha256") != checkpoint_sha256:
+        raise ValueError(f"{path} measured checkpoint {str(metrics.get('checkpoint_sha256'))[:12]}..., not the baseline on disk "
+                         f"({checkpoint_sha256[:12]}...): stale figures; re-run the {chapter} chapter")
+    return metrics
 
 # %% ../nbs/07_comparison.ipynb #1f025fdc
 def baseline_record(records: list[dict]) -> dict:
@@ -93,27 +97,26 @@ def baseline_record(records: list[dict]) -> dict:
 def _arch(config) -> dict:
     return {k: getattr(config, k) for k in ("hidden_size", "cnn_out_channels", "kernel_size", "stride", "gru_num_layers")}
 
-def _check_quality(q: dict, row: dict, source: Path, setting: str):
-    "A quality row must belong to the model measured here: same parameter and MAC counts."
-    if q.get("params") is not None and (q["params"], q["macs"]) != (row["params"], row["macs"]):
-        raise ValueError(f"{source}: {setting} has {q['params']:,} params / {q['macs']:,} MACs there but {row['params']:,} / "
-                         f"{row['macs']:,} here: the quality figures are from other checkpoints; re-run 06_quantization")
+def _check_quality(q: dict, sha256: str, source: Path, setting: str):
+    "A quality row must belong to the checkpoint measured here: the same SHA-256."
+    if q.get("checkpoint_sha256") != sha256:
+        raise ValueError(f"{source}: {setting} was measured on checkpoint {str(q.get('checkpoint_sha256'))[:12]}..., not the one on "
+                         f"disk ({sha256[:12]}...): the quality figures are stale; re-run 06_quantization")
 
 def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_window_length: int | None = None) -> list[dict]:
-    "One record per model and precision, plus the baseline's two streaming modes: cost measured now, quality read from 06 and 04."
+    "One record per model and precision, plus the baseline's two streaming modes: cost measured now, quality read from 06 and 04a."
     artifacts = Path(artifacts)
     quality, qpath = read_quality(artifacts), artifacts / "quantization" / "metrics.json"
-    streaming = read_streaming(artifacts)
-    W = int(max_window_length or (streaming or {}).get("max_window_length", 11))
+    hashes = {name: file_sha256(p) for name, p in find_checkpoints(artifacts).items()}
+    detection = read_chapter_metrics(artifacts, "detection", hashes["baseline"])
+    W = int(max_window_length or (detection or {}).get("max_window_length", 11))
     models = load_models(artifacts)
-    if newer := [str(p) for p in find_checkpoints(artifacts).values() if p.stat().st_mtime > qpath.stat().st_mtime]:
-        print(f"warning: {', '.join(newer)} newer than {qpath}; if retrained, re-run 06_quantization (its quality figures would be stale)")
     records = []
     for (name, precision), m in models.items():
         r = dict(name=name, precision=precision, mode="clip", arch=_arch(m.config), **footprint(m), detection=[])
         q = quality.get((name, precision))
         if q is None: print(f"{qpath}: no row for {name} {precision}; its quality is left empty (re-run 06_quantization)")
-        else: _check_quality(q, r, qpath, f"{name} {precision}")
+        else: _check_quality(q, hashes[name], qpath, f"{name} {precision}")
         q = q or {}
         r.update(val_au_fa_fr=q.get("val_au_fa_fr"), val_roc_auc=q.get("val_roc_auc"), real=q.get("real") or {})
         records.append(r)
@@ -127,7 +130,7 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
     for r in records:
         r["latency"], r["step_latency"] = timings[r["name"], r["precision"]], steps[r["name"], r["precision"], "stateful"]
         r["decision_s"] = next(l["median_s"] for l in r["latency"] if (l["batch"], l["features"]) == (1, True))
-    base, detection = baseline_record(records), detection_metrics(streaming)
+    base, detection = baseline_record(records), detection_metrics(detection)
     for mode in ("stateful", "windowed"):
         step = steps["baseline", "float", mode]
         net, fe = streaming_macs(models["baseline", "float"], W, mode), front_end_macs(base["arch"]["stride"][1])  # the frames one step completes

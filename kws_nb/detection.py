@@ -13,7 +13,7 @@ from torch import nn
 from .data import SpeechCommands, LogMel, speaker_split, load_audio, SAMPLE_RATE, CLIP_SAMPLES
 from .model import CRNN
 from .data import resolve_shared_data
-from .model import load_checkpoint
+from .model import load_checkpoint, file_sha256
 from .metrics import score_events, at_fa_per_hour
 from .train import REAL_SETS
 from .streaming import StreamingCRNN, detect_events, plot_stream, recompute_probs

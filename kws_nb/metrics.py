@@ -4,12 +4,12 @@
 
 # %% ../nbs/02b_metrics.ipynb #3ab80c36
 from __future__ import annotations
-import collections
+import collections, statistics
 import numpy as np
 
 # %% auto #0
-__all__ = ['fa_fr_curve', 'au_fa_fr', 'roc_auc', 'keyword_share', 'threshold_at_far', 'rates_at_threshold', 'frr_at_far',
-           'operating_point', 'score_events', 'at_fa_per_hour']
+__all__ = ['fa_fr_curve', 'au_fa_fr', 'roc_auc', 'keyword_share', 'wilson_interval', 'bootstrap_interval', 'threshold_at_far',
+           'rates_at_threshold', 'frr_at_far', 'operating_point', 'score_events', 'at_fa_per_hour']
 
 # %% ../nbs/02b_metrics.ipynb #9222973e
 def _probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +58,28 @@ def keyword_share(labels) -> float:
     y = np.asarray(labels).reshape(-1)
     return float((y == 1).mean())
 
+# %% ../nbs/02b_metrics.ipynb #640cf84a
+def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    "Wilson score interval of the proportion k / n; (nan, nan) when n is 0."
+    if not 0 <= k <= n: raise ValueError(f"wilson_interval: need 0 <= k <= n, got k={k}, n={n}")
+    if n == 0: return (float("nan"), float("nan"))
+    z, p = statistics.NormalDist().inv_cdf((1 + level) / 2), k / n
+    mid, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (0.0 if k == 0 else float(mid - half), 1.0 if k == n else float(mid + half))
+
+def bootstrap_interval(statistic, *arrays, strata=None, n_boot: int = 1000, level: float = 0.95,
+                       seed: int = 3407) -> tuple[float, float]:
+    "Percentile bootstrap interval of `statistic(*arrays)`, resampling rows (within each `strata` value when given)."
+    arrays = [np.asarray(a) for a in arrays]
+    n = len(arrays[0])
+    if n == 0 or any(len(a) != n for a in arrays): raise ValueError(f"bootstrap_interval: arrays must be non-empty and of one length, got {[len(a) for a in arrays]}")
+    groups = [np.arange(n)] if strata is None else [np.flatnonzero(np.asarray(strata) == s) for s in np.unique(strata)]
+    rng = np.random.default_rng(seed)
+    stats = [statistic(*(a[idx] for a in arrays))
+             for idx in (np.concatenate([g[rng.integers(len(g), size=len(g))] for g in groups]) for _ in range(n_boot))]
+    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    return (float(lo), float(hi))
+
 # %% ../nbs/02b_metrics.ipynb #65108043
 def threshold_at_far(probs, labels, far: float) -> float:
     "Lowest-FRR threshold (prob >= t means keyword) whose FAR on this set is at most `far`."
@@ -74,13 +96,14 @@ def threshold_at_far(probs, labels, far: float) -> float:
     return float(mid if mid > cut else above.min())
 
 def rates_at_threshold(probs, labels, threshold: float) -> dict:
-    "Decisions at one threshold: counts and per-class rates (FAR over non-keywords, FRR over keywords)."
+    "Decisions at one threshold: counts, per-class rates (FAR over non-keywords, FRR over keywords) and their intervals."
     p, y = _probs_labels(probs, labels)
     pred = p >= threshold
     n_pos, n_neg = int(y.sum()), int((y == 0).sum())
     detected, false_alarms = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum())
     return dict(threshold=float(threshold), n=len(p), n_keyword=n_pos, detected=detected, false_alarms=false_alarms,
-                far=false_alarms / n_neg if n_neg else float("nan"), frr=1 - detected / n_pos if n_pos else float("nan"))
+                far=false_alarms / n_neg if n_neg else float("nan"), frr=1 - detected / n_pos if n_pos else float("nan"),
+                far_interval=wilson_interval(false_alarms, n_neg), frr_interval=wilson_interval(n_pos - detected, n_pos))
 
 def frr_at_far(probs, labels, far: float) -> float:
     "False-rejection rate at the threshold `threshold_at_far` picks on the same set."
@@ -123,11 +146,13 @@ def score_events(event_times, spans, duration_s: float, tolerance_s: float = 1.0
 
 # %% ../nbs/02b_metrics.ipynb #acc7e910
 def at_fa_per_hour(curve: list[dict], target: float = 1.0) -> dict:
-    "The curve point with the most hits at <= `target` false alarms per hour (lowest threshold on ties); `reachable`."
+    "The curve point with the most hits at <= `target` false alarms per hour (lowest threshold on ties), its miss interval."
     ok = [c for c in curve if c["fa_per_hour"] <= target]
+    n = curve[0]["n_keywords"]
     if not ok:  # even the highest threshold fires too often: every keyword counts as missed, and no threshold is given
         return dict(target_fa_per_hour=target, reachable=False, threshold=None, hits=0, hit_rate=0.0, miss_rate=1.0,
-                    fa_per_hour=min(c["fa_per_hour"] for c in curve), n_keywords=curve[0]["n_keywords"])
+                    fa_per_hour=min(c["fa_per_hour"] for c in curve), n_keywords=n, miss_interval=wilson_interval(n, n))
     best = max(ok, key=lambda c: (c["hits"], -c["threshold"]))
-    return {**best, "target_fa_per_hour": target, "reachable": True, "miss_rate": 1 - best["hit_rate"]}
+    return {**best, "target_fa_per_hour": target, "reachable": True, "miss_rate": 1 - best["hit_rate"],
+            "miss_interval": wilson_interval(n - best["hits"], n)}
 

@@ -4,14 +4,15 @@
 
 # %% ../nbs/02_model.ipynb #82787386
 from __future__ import annotations
-import dataclasses, importlib
+import dataclasses, hashlib, importlib
 from pathlib import Path
 from dataclasses import dataclass
 import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'TaskConfig', 'CRNN', 'count_parameters', 'save_checkpoint', 'model_class', 'load_checkpoint']
+__all__ = ['CHECKPOINT_FORMAT', 'TaskConfig', 'CRNN', 'count_parameters', 'save_checkpoint', 'model_class', 'load_checkpoint',
+           'file_sha256']
 
 # %% ../nbs/02_model.ipynb #ace33f82
 @dataclass
@@ -160,3 +161,13 @@ def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, TaskConfig, di
                          f"cnn_out_channels={config.cnn_out_channels}, ...): " + "; ".join(problems[:8]))
     model.load_state_dict(got)
     return model.eval(), config, ckpt
+
+# %% ../nbs/02_model.ipynb #4b1c4c73
+def file_sha256(path) -> str:
+    "Hex SHA-256 of a file's bytes (a checkpoint's identity in every chapter's metrics)."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{path} not found")
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return h.hexdigest()

@@ -10,13 +10,13 @@ import torch
 from torch import nn
 import torch.ao.nn.quantized.dynamic as nnqd
 from .data import SpeechCommands
-from .model import TaskConfig, CHECKPOINT_FORMAT, model_class
+from .model import TaskConfig, CHECKPOINT_FORMAT, model_class, file_sha256
 from .profiling import footprint
 from .train import evaluate, evaluate_real
 
 # %% auto #0
-__all__ = ['quantize', 'quantized_state_dict', 'load_quantized_state_dict', 'save_quantized', 'load_quantized', 'measure',
-           'latency_key', 'ratio', 'add_ratios', 'best_compressed', 'find_checkpoints']
+__all__ = ['quantize', 'quantized_state_dict', 'load_quantized_state_dict', 'save_quantized', 'load_quantized', 'is_dynamic_int8',
+           'measure', 'latency_key', 'ratio', 'add_ratios', 'best_compressed', 'find_checkpoints']
 
 # %% ../nbs/06_quantization.ipynb #08132e84
 def quantize(model: nn.Module, dtype: torch.dtype = torch.qint8) -> nn.Module:
@@ -96,12 +96,18 @@ def load_quantized(path) -> tuple[nn.Module, TaskConfig, dict]:
     return load_quantized_state_dict(qmodel, ckpt["quantized_state_dict"], str(path)).eval(), config, ckpt
 
 # %% ../nbs/06_quantization.ipynb #538042f9
+def is_dynamic_int8(model: nn.Module) -> bool:
+    "Whether `model` has dynamically quantized layers (whose scores then depend on the batch they run in)."
+    return any(isinstance(m, (nnqd.Linear, nnqd.GRU)) for m in model.modules())
+
 def measure(model: nn.Module, ds: SpeechCommands | None = None, val_idx=None, shared_data=None) -> dict:
-    "Footprint, and validation and real-clip metrics (with per-clip probabilities) of `model` on CPU."
+    "Footprint, and validation and real-clip metrics (with per-clip probabilities) of `model` on CPU; int8 at batch 1."
     model = model.cpu().eval()
     row = dict(footprint(model))
-    row["validation"] = evaluate(model, ds, val_idx) if ds is not None else None
-    row["real"] = evaluate_real(model, shared_data) if shared_data is not None else None
+    bs = 1 if is_dynamic_int8(model) else 256
+    row["eval_batch_size"] = bs
+    row["validation"] = evaluate(model, ds, val_idx, batch_size=bs, intervals=True) if ds is not None else None
+    row["real"] = evaluate_real(model, shared_data, batch_size=bs) if shared_data is not None else None
     return row
 
 # %% ../nbs/06_quantization.ipynb #d11b3324

@@ -11,8 +11,7 @@ import torch
 from torch import nn, Tensor
 from .cli import console_script
 from .data import LogMel, load_audio, SAMPLE_RATE, CLIP_SAMPLES
-from .model import CRNN
-from .model import load_checkpoint
+from .model import CRNN, load_checkpoint, file_sha256
 
 # %% auto #0
 __all__ = ['StreamingLogMel', 'stream_log_mel', 'offline_stateful_reference', 'offline_windowed_reference', 'StreamingCRNN',

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, resolve_shared_data
-from .model import TaskConfig, CRNN, save_checkpoint, load_checkpoint
-from .metrics import au_fa_fr, roc_auc, keyword_share, threshold_at_far, operating_point
+from .model import TaskConfig, CRNN, save_checkpoint, load_checkpoint, file_sha256
+from .metrics import au_fa_fr, roc_auc, keyword_share, threshold_at_far, operating_point, bootstrap_interval
 
 # %% auto #0
 __all__ = ['REAL_SETS', 'seed_everything', 'pick_device', 'predict', 'evaluate', 'wave_augment', 'train', 'evaluate_real',
@@ -43,14 +43,18 @@ def predict(model: CRNN, loader, device=None) -> tuple[np.ndarray, np.ndarray, f
     probs, labels = torch.cat(probs).numpy(), torch.cat(labels).numpy()
     return probs, labels, loss / len(labels)
 
-def evaluate(model: CRNN, data, indices=None, device=None, batch_size: int = 256) -> dict:
-    "au_fa_fr, ROC-AUC, keyword share, counts, loss and the probabilities of `model` on a dataset or loader."
+def evaluate(model: CRNN, data, indices=None, device=None, batch_size: int = 256, intervals: bool = False) -> dict:
+    "au_fa_fr, ROC-AUC (with bootstrap 95% intervals if `intervals`), keyword share, counts, loss and the probabilities."
     loader = make_loader(data, indices, batch_size=batch_size) if isinstance(data, SpeechCommands) else data
     probs, labels, loss = predict(model, loader, device)
     both = 0 < labels.sum() < len(labels)
-    return dict(au_fa_fr=au_fa_fr(probs, labels), roc_auc=roc_auc(probs, labels) if both else float("nan"),
-                keyword_share=keyword_share(labels), n=int(len(labels)), n_keyword=int(labels.sum()), loss=loss,
-                probs=probs, labels=labels)
+    r = dict(au_fa_fr=au_fa_fr(probs, labels), roc_auc=roc_auc(probs, labels) if both else float("nan"),
+             keyword_share=keyword_share(labels), n=int(len(labels)), n_keyword=int(labels.sum()), loss=loss,
+             probs=probs, labels=labels)
+    if intervals and both:   # resampled within each class: every resample keeps the set's keyword share
+        r["au_fa_fr_interval"] = bootstrap_interval(au_fa_fr, probs, labels, strata=labels)
+        r["roc_auc_interval"] = bootstrap_interval(roc_auc, probs, labels, strata=labels)
+    return r
 
 # %% ../nbs/03_train.ipynb #11a2e29b
 def wave_augment(config: TaskConfig, background_files, seed: int) -> WaveAugment | None:
@@ -129,7 +133,7 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
 # %% ../nbs/03_train.ipynb #954c54e0
 REAL_SETS = ("speech_commands_v0.01_sample", "speech_commands_v0.02_toy")
 
-def evaluate_real(model: CRNN, shared_data, thresholds: dict | None = None, device=None) -> dict | None:
+def evaluate_real(model: CRNN, shared_data, thresholds: dict | None = None, device=None, batch_size: int = 256) -> dict | None:
     "Metrics of `model` on every clip of each real set in `REAL_SETS` under `shared_data`, plus operating points at `thresholds`; None when that folder is absent."
     root = resolve_shared_data(shared_data)
     if root is None: return None
@@ -137,7 +141,7 @@ def evaluate_real(model: CRNN, shared_data, thresholds: dict | None = None, devi
     for name in REAL_SETS:
         if not (root / name).is_dir(): print(f"skipping {name}: {root / name} not found"); continue
         ds = SpeechCommands(root / name, keyword=model.config.keyword)
-        r = evaluate(model, ds, device=device)
+        r = evaluate(model, ds, device=device, batch_size=batch_size, intervals=True)
         r["words"] = list(ds.words)
         r["at"] = {k: operating_point(r["probs"], r["labels"], ds.words, t) for k, t in (thresholds or {}).items()}
         out[name] = r
@@ -151,7 +155,7 @@ def summary(result: dict) -> dict:
 def checkpoint_report(model: CRNN, ds: SpeechCommands, val_idx, shared_data=None, target_far: float = 0.01,
                       device=None) -> dict:
     "Validation metrics + threshold at `target_far`, and real-speech metrics at that and a v0.02-calibrated threshold."
-    val = evaluate(model, ds, val_idx, device=device)
+    val = evaluate(model, ds, val_idx, device=device, intervals=True)
     thr = threshold_at_far(val["probs"], val["labels"], target_far)
     val.update(threshold=thr, at_threshold=operating_point(val["probs"], val["labels"], [ds.words[i] for i in val_idx], thr))
     report = dict(target_far=target_far, validation=val)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from kws_nb.compare import collect, comparison_table, save_comparison, streaming_macs, to_markdown
-from kws_nb.model import TaskConfig, CRNN, save_checkpoint
+from kws_nb.model import TaskConfig, CRNN, save_checkpoint, file_sha256
 from kws_nb.profiling import footprint, macs
 from kws_nb.quant import quantize, save_quantized
 
@@ -18,23 +18,24 @@ CONFIGS = {"baseline": TaskConfig(hidden_size=8, cnn_out_channels=2, gru_num_lay
 REAL = "speech_commands_v0.01_sample"
 
 
-def make_run(root: Path, int8=True, streaming=None, params_offset=0) -> Path:
-    "A run folder laid out as chapters 03, 05, 06 (and 04) write it, from tiny random models."
+def make_run(root: Path, int8=True, streaming=None, stale=False) -> Path:
+    "A run folder laid out as chapters 03, 05, 06 (and 04a) write it, from tiny random models; `stale`: 06 measured others."
     rows = []
     for i, (name, cfg) in enumerate(CONFIGS.items()):
         torch.manual_seed(i)
         m = CRNN(cfg).eval()
-        save_checkpoint(root / ("baseline" if name == "baseline" else f"students/{name}") / "checkpoint.pt", m, cfg)
+        ck = save_checkpoint(root / ("baseline" if name == "baseline" else f"students/{name}") / "checkpoint.pt", m, cfg)
         if int8: save_quantized(root / "quantization" / name / "checkpoint_int8.pt", quantize(m), cfg)
         for prec, mm in (("float", m), ("int8", quantize(m))):
             f = footprint(mm)
-            rows.append(dict(name=name, precision=prec, macs=f["macs"], params=f["params"] + params_offset, val_au_fa_fr=0.01 * i,
+            rows.append(dict(name=name, precision=prec, macs=f["macs"], params=f["params"], val_au_fa_fr=0.01 * i,
+                             checkpoint_sha256="f" * 64 if stale else file_sha256(ck),
                              val_roc_auc=1 - 0.01 * i, real={REAL: dict(au_fa_fr=0.05, roc_auc=0.9, n=300)}))
     (root / "quantization").mkdir(parents=True, exist_ok=True)
     (root / "quantization" / "metrics.json").write_text(json.dumps(dict(rows=rows)))
     if streaming is not None:
-        (root / "streaming").mkdir(parents=True, exist_ok=True)
-        (root / "streaming" / "metrics.json").write_text(json.dumps(streaming))
+        (root / "detection").mkdir(parents=True, exist_ok=True)
+        (root / "detection" / "metrics.json").write_text(json.dumps(dict(streaming, checkpoint_sha256=file_sha256(root / "baseline" / "checkpoint.pt"))))
     return root
 
 
@@ -91,13 +92,13 @@ def test_collect_measures_every_model_and_writes_the_comparison(run, tmp_path):
 def test_missing_streaming_metrics_and_int8_files_are_said(tmp_path, capsys):
     records = collect(make_run(tmp_path, int8=False), min_run_time=0.01, latency_repeats=1)
     out = capsys.readouterr().out
-    assert "streaming metrics not found" in out and out.count("checkpoint_int8.pt not found") == 3
+    assert "detection metrics not found" in out and out.count("checkpoint_int8.pt not found") == 3
     assert [r["precision"] for r in records] == ["float"] * 5 and records[-1]["detection"] == records[-2]["detection"] == []
 
 
 def test_quality_from_other_checkpoints_fails(tmp_path):
     with pytest.raises(ValueError, match="re-run 06_quantization"):
-        collect(make_run(tmp_path, params_offset=1), min_run_time=0.01, latency_repeats=1)
+        collect(make_run(tmp_path, stale=True), min_run_time=0.01, latency_repeats=1)
 
 
 def test_notebook_real_run_writes_the_comparison(run, tmp_path):
