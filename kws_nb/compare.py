@@ -59,7 +59,7 @@ def read_quality(artifacts) -> dict[tuple[str, str], dict]:
     if not path.exists(): raise FileNotFoundError(f"{path} not found: run the quantization chapter (06_quantization) first")
     rows = json.loads(path.read_text()).get("rows")
     if not isinstance(rows, list): raise ValueError(f"{path}: expected a 'rows' list (one row per model and precision)")
-    keep = ("macs", "params", "val_au_fa_fr", "val_roc_auc", "real", "checkpoint_sha256")
+    keep = ("macs", "params", "val_au_fa_fr", "val_roc_auc", "real", "test", "checkpoint_sha256")
     return {(r["name"], r["precision"]): {k: r.get(k) for k in keep} for r in rows}
 
 # %% ../nbs/07_comparison.ipynb #b7998070
@@ -118,7 +118,7 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
         if q is None: print(f"{qpath}: no row for {name} {precision}; its quality is left empty (re-run 06_quantization)")
         else: _check_quality(q, hashes[name], qpath, f"{name} {precision}")
         q = q or {}
-        r.update(val_au_fa_fr=q.get("val_au_fa_fr"), val_roc_auc=q.get("val_roc_auc"), real=q.get("real") or {})
+        r.update(val_au_fa_fr=q.get("val_au_fa_fr"), val_roc_auc=q.get("val_roc_auc"), real=q.get("real") or {}, test=q.get("test"))
         records.append(r)
     timings = interleaved_latency(models, repeats=latency_repeats, min_run_time=min_run_time)
     streamers = {(*k, "stateful"): StreamingCRNN(m, W) for k, m in models.items()}
@@ -135,7 +135,7 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
         step = steps["baseline", "float", mode]
         net, fe = streaming_macs(models["baseline", "float"], W, mode), front_end_macs(base["arch"]["stride"][1])  # the frames one step completes
         records.append(dict(base, mode=mode, macs=net, macs_front_end=fe, macs_total=net + fe, max_window_length=W,
-                            latency=[], step_latency=step, decision_s=step["median_s"], val_au_fa_fr=None, val_roc_auc=None,
+                            latency=[], step_latency=step, decision_s=step["median_s"], val_au_fa_fr=None, val_roc_auc=None, test=None,
                             real={}, detection=[d for d in detection if d["mode"] == mode]))
     return add_ratios(records, baseline_record(records))
 
@@ -158,17 +158,25 @@ def _cells(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     real = sorted({k for r in records for k in r["real"]})
     streams = list(dict.fromkeys(d["stream_set"] for r in records for d in r.get("detection", [])))
     head = ["setting", "params", "MACs", "MACs + front end", "e2e MACs x", "bytes", "MACs x", "bytes x", "ms/decision", "speed-up", "val au_fa_fr", "quality",
-            "val ROC-AUC"] + [f"{_real_name(k)} au_fa_fr" for k in real] + [f"{s} {c}" for s in streams for c in ("FA/h", "miss@1FA/h")]
+            "test au_fa_fr", "test ROC-AUC", "test FRR@1%FAR"] + [f"{_real_name(k)} au_fa_fr" for k in real] + [f"{s} {c}" for s in streams for c in ("FA/h", "miss@1FA/h")]
     def det(r, s):
         return next((d for d in r.get("detection", []) if d["stream_set"] == s), {})
     rows = [[setting(r), _fmt(r["params"], ","), _fmt(r["macs"], ","), _fmt(r.get("macs_total"), ","),
              _fmt(r.get("macs_total_ratio"), ".1f"), _fmt(r["bytes"], ","), _fmt(r.get("macs_ratio"), ".1f"),
              _fmt(r.get("bytes_ratio"), ".1f"), _fmt(1e3 * r["decision_s"], ".3f"), _fmt(r.get("decision_speedup"), ".2f"),
-             _fmt(r["val_au_fa_fr"], ".5f"), _fmt(r.get("quality"), ".2f"), _fmt(r["val_roc_auc"], ".4f")]
+             _fmt(r["val_au_fa_fr"], ".5f"), _fmt(r.get("quality"), ".2f"), _fmt((r.get("test") or {}).get("au_fa_fr"), ".5f"),
+             _fmt((r.get("test") or {}).get("roc_auc"), ".4f"), _frr(r.get("test"))]
             + [_fmt(r["real"].get(k, {}).get("au_fa_fr"), ".5f") for k in real]
             + [_fmt(det(r, s).get(c), f) for s in streams for c, f in (("false_alarms_per_hour", ".2f"), ("miss_rate_at_1fa_h", ".3f"))]
             for r in records]
     return head, rows
+
+def _frr(test: dict | None) -> str:
+    "Test FRR at the validation-chosen threshold, with its interval, e.g. '0.12 [0.08, 0.18]'."
+    op = (test or {}).get("frr_at_far")
+    if not op or op.get("frr") is None: return "-"
+    lo, hi = op["frr_interval"]
+    return f"{op['frr']:.2f} [{lo:.2f}, {hi:.2f}]"
 
 def comparison_table(records: list[dict]) -> str:
     "A fixed-width text table of the records with their ratios to the baseline."

@@ -4,7 +4,8 @@
 
 # %% ../nbs/00_data.ipynb #0067e8b0
 from __future__ import annotations
-import csv, json, math, os, random, re, tarfile, urllib.request
+import csv, hashlib, json, math, os, random, re, tarfile, urllib.request
+from collections import Counter, namedtuple
 from pathlib import Path
 import numpy as np
 import soundfile as sf
@@ -14,10 +15,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'CLIP_SAMPLES', 'BACKGROUND_DIR', 'SPLIT_HEADER', 'SPEECH_COMMANDS_URLS', 'load_audio',
-           'parse_clip_path', 'SpeechCommands', 'official_split', 'speaker_split', 'write_split_csv', 'read_split_csv',
-           'LogMel', 'synthetic_rir', 'convolve_clip', 'fit_to_clip', 'WaveAugment', 'SpecAugment', 'balanced_sampler',
-           'make_loader', 'resolve_shared_data', 'download_speech_commands']
+__all__ = ['SAMPLE_RATE', 'CLIP_SAMPLES', 'BACKGROUND_DIR', 'SOURCES_FILE', 'Split', 'SPLIT_HEADER', 'SPEECH_COMMANDS_URLS',
+           'load_audio', 'parse_clip_path', 'write_speaker_sources', 'read_speaker_sources', 'SpeechCommands',
+           'official_split', 'speaker_split', 'split_summary', 'write_split_csv', 'read_split_csv',
+           'evaluation_overlap', 'LogMel', 'synthetic_rir', 'convolve_clip', 'fit_to_clip', 'WaveAugment',
+           'SpecAugment', 'balanced_sampler', 'make_loader', 'resolve_shared_data', 'download_speech_commands']
 
 # %% ../nbs/00_data.ipynb #0b29fffe
 SAMPLE_RATE = 16000
@@ -48,6 +50,27 @@ def parse_clip_path(path) -> tuple[str, str]:
     raise ValueError(f"{path}: not a Speech Commands clip name "
                      "(expected <word>/<speaker>_nohash_<n>.wav or <word>_<speaker>_nohash_<n>.wav)")
 
+# %% ../nbs/00_data.ipynb #1c376b43
+SOURCES_FILE = "speaker_sources.csv"
+
+def write_speaker_sources(root, sources: dict[str, str], families: dict[str, str] | None = None) -> Path:
+    "Write `root/speaker_sources.csv`: each speaker id's source speaker (and family, e.g. 'formant' or 'recorded')."
+    path = Path(root) / SOURCES_FILE
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f); w.writerow(["speaker", "source", "family"])
+        for s in sorted(sources): w.writerow([s, sources[s], (families or {}).get(s, "")])
+    return path
+
+def read_speaker_sources(root, speakers) -> tuple[list[str], list[str]]:
+    "(source, family) of each of `speakers` from `root/speaker_sources.csv`; a speaker is its own source without one."
+    path, table = Path(root) / SOURCES_FILE, {}
+    if path.exists():
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                if not row.get("speaker") or not row.get("source"): raise ValueError(f"{path}: a row lacks speaker or source: {row}")
+                table[row["speaker"]] = (row["source"], row.get("family") or "")
+    return [table.get(s, (s, ""))[0] for s in speakers], [table.get(s, (s, ""))[1] for s in speakers]
+
 # %% ../nbs/00_data.ipynb #3fc60948
 class SpeechCommands(Dataset):
     "A Speech Commands folder: items are (waveform float32 16 kHz mono, label 1=keyword, word, speaker)."
@@ -70,6 +93,7 @@ class SpeechCommands(Dataset):
         parsed = [parse_clip_path(p) for p in self.files]
         self.words, self.speakers = [w for w, _ in parsed], [s for _, s in parsed]
         self.labels = torch.tensor([int(w == self.keyword) for w in self.words])
+        self.sources, self.families = read_speaker_sources(self.root, self.speakers)
         if self.labels.sum() == 0:
             raise ValueError(f"{self.root}: no clips of the keyword {keyword!r} among {len(self.files)} clips "
                              f"(words found: {sorted(set(self.words))[:10]}...)")
@@ -110,41 +134,68 @@ def official_split(ds: SpeechCommands) -> dict[str, list[int]]:
     return out
 
 # %% ../nbs/00_data.ipynb #ae8ee5ec
-def speaker_split(ds: SpeechCommands, val_fraction: float = 0.1, seed: int = 3407, csv_path=None):
-    "Seeded speaker-disjoint (train_idx, val_idx); written to / read back from `csv_path` (made with the same parameters)."
-    params = dict(seed=seed, val_fraction=val_fraction)
+Split = namedtuple("Split", "train val test")
+
+def _take(groups: list, sizes: dict, target: float) -> tuple[list, list]:
+    "Groups from the front of `groups` until their clips reach `target` (at least one), and the rest."
+    taken, n = [], 0
+    while groups[len(taken):] and n < target: n += sizes[groups[len(taken)]]; taken.append(groups[len(taken)])
+    return taken, groups[len(taken):]
+
+def speaker_split(ds: SpeechCommands, val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 3407,
+                  csv_path=None, exclude=()) -> Split:
+    "Seeded train / val / test indices, disjoint by source speaker, each family shared out; `exclude`d clips in none."
+    params = dict(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
     if csv_path is not None and Path(csv_path).exists(): return read_split_csv(ds, csv_path, expect=params)
-    if not 0 < val_fraction < 1: raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    speakers = sorted(set(ds.speakers))
-    if len(speakers) < 2: raise ValueError(f"{ds.root}: a speaker-disjoint split needs >= 2 speakers, found {speakers}")
-    random.Random(seed).shuffle(speakers)  # random.Random(int) is stable across Python versions and machines
-    counts = {s: 0 for s in speakers}
-    for s in ds.speakers: counts[s] += 1
-    val_speakers, n_val = set(), 0
-    for s in speakers[:-1]:               # at least one speaker stays in training
-        if n_val >= val_fraction * len(ds): break
-        val_speakers.add(s); n_val += counts[s]
-    val = [i for i, s in enumerate(ds.speakers) if s in val_speakers]
-    train = [i for i, s in enumerate(ds.speakers) if s not in val_speakers]
-    if csv_path is not None: write_split_csv(ds, train, val, csv_path, params)
-    return train, val
+    if not (0 < val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(f"val_fraction and test_fraction must be in (0, 1) and [0, 1) with a sum < 1, got {val_fraction}, {test_fraction}")
+    exclude = set(exclude)
+    keep = [i for i in range(len(ds)) if i not in exclude]
+    sizes = Counter(ds.sources[i] for i in keep)
+    family = {ds.sources[i]: ds.families[i] for i in keep}
+    held = 2 if test_fraction else 1
+    if len(sizes) < held + 1: raise ValueError(f"{ds.root}: a split by source speaker needs >= {held + 1} sources, found {sorted(sizes)}")
+    rng, side = random.Random(seed), {}      # random.Random(int) is stable across Python versions and machines
+    for fam in sorted(set(family.values())):  # each family (e.g. formant / recorded voices) shared out on its own
+        groups = sorted(s for s in sizes if family[s] == fam); rng.shuffle(groups)
+        total = sum(sizes[s] for s in groups)
+        test, rest = _take(groups, sizes, test_fraction * total) if test_fraction and len(groups) > 2 else ([], groups)
+        val, rest = _take(rest, sizes, val_fraction * total) if len(rest) > 1 else ([], rest)
+        side.update({s: "test" for s in test} | {s: "val" for s in val} | {s: "train" for s in rest})
+    for name, frac in (("val", val_fraction), ("test", test_fraction)):   # a family too small to share still leaves both held-out sides
+        if frac and name not in side.values():
+            s = min((s for s in side if side[s] == "train"), key=lambda s: sizes[s]); side[s] = name
+    if "train" not in side.values(): raise ValueError(f"{ds.root}: no source speaker left for training")
+    split = Split(*([i for i in keep if side[ds.sources[i]] == name] for name in ("train", "val", "test")))
+    if csv_path is not None: write_split_csv(ds, split, csv_path, params)
+    return split
+
+def split_summary(ds: SpeechCommands, split: Split) -> dict:
+    "Per side: clips, keyword clips, source speakers, and the largest source's share of the side (and who it is)."
+    out = {}
+    for name, idx in split._asdict().items():
+        share = Counter(ds.sources[i] for i in idx)
+        top = share.most_common(1)[0] if share else ("", 0)
+        out[name] = dict(clips=len(idx), keyword=int(ds.labels[list(idx)].sum()) if idx else 0, sources=len(share),
+                         max_source=top[0], max_source_share=top[1] / max(len(idx), 1))
+    return out
 
 SPLIT_HEADER = "# kws_nb split "
 
-def write_split_csv(ds: SpeechCommands, train, val, csv_path, params: dict | None = None):
-    "Write a split as CSV rows (path relative to the root, word, speaker, label, split), after a line recording `params`."
+def write_split_csv(ds: SpeechCommands, split: Split, csv_path, params: dict | None = None):
+    "Write a split as CSV rows (path relative to the root, word, speaker, source, label, split), after a line recording `params`."
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
-    side = {**{i: "train" for i in train}, **{i: "val" for i in val}}
+    side = {i: name for name, idx in split._asdict().items() for i in idx}
     with open(csv_path, "w", newline="") as f:
         f.write(SPLIT_HEADER + json.dumps(params or {}, sort_keys=True) + "\n")
-        w = csv.writer(f); w.writerow(["path", "word", "speaker", "label", "split"])
+        w = csv.writer(f); w.writerow(["path", "word", "speaker", "source", "label", "split"])
         for i in sorted(side):
-            w.writerow([ds.files[i].relative_to(ds.root).as_posix(), ds.words[i], ds.speakers[i], int(ds.labels[i]), side[i]])
+            w.writerow([ds.files[i].relative_to(ds.root).as_posix(), ds.words[i], ds.speakers[i], ds.sources[i], int(ds.labels[i]), side[i]])
 
-def read_split_csv(ds: SpeechCommands, csv_path, expect: dict | None = None):
+def read_split_csv(ds: SpeechCommands, csv_path, expect: dict | None = None) -> Split:
     "Read back a split CSV; every row must name a clip of `ds`, and its recorded parameters must equal `expect` (if given)."
     index = {f.relative_to(ds.root).as_posix(): i for i, f in enumerate(ds.files)}
-    train, val, missing = [], [], []
+    sides, missing = {"train": [], "val": [], "test": []}, []
     with open(csv_path, newline="") as f:
         first = f.readline()
         recorded = json.loads(first[len(SPLIT_HEADER):]) if first.startswith(SPLIT_HEADER) else None
@@ -154,9 +205,20 @@ def read_split_csv(ds: SpeechCommands, csv_path, expect: dict | None = None):
         if recorded is None: f.seek(0)
         for row in csv.DictReader(f):
             if row["path"] not in index: missing.append(row["path"]); continue
-            (train if row["split"] == "train" else val).append(index[row["path"]])
+            if row["split"] not in sides: raise ValueError(f"split file {csv_path}: unknown split {row['split']!r} for {row['path']}")
+            sides[row["split"]].append(index[row["path"]])
     if missing: raise ValueError(f"split file {csv_path} names {len(missing)} clip(s) not in {ds.root}, e.g. {missing[:3]}")
-    return train, val
+    return Split(*(sorted(v) for v in sides.values()))
+
+# %% ../nbs/00_data.ipynb #4c1bc4d4
+def _sha256(path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+def evaluation_overlap(ds: SpeechCommands, eval_roots) -> set[int]:
+    "Indices of `ds` whose audio is an evaluation clip under `eval_roots` (by content) or whose speaker speaks there."
+    clips = [p for r in eval_roots if Path(r).is_dir() for p in SpeechCommands(r, keyword=ds.keyword).files]
+    sizes, speakers = {p.stat().st_size for p in clips}, {parse_clip_path(p)[1] for p in clips}
+    hashes = {_sha256(p) for p in clips}
+    return {i for i, f in enumerate(ds.files) if ds.speakers[i] in speakers or (f.stat().st_size in sizes and _sha256(f) in hashes)}
 
 # %% ../nbs/00_data.ipynb #a3b04bf5
 class LogMel(nn.Module):

@@ -37,7 +37,8 @@ class TaskConfig:
     num_epochs: int = 20
     grad_clip: float = 5.0
     seed: int = 3407
-    val_fraction: float = 0.1                # speaker-disjoint validation share
+    val_fraction: float = 0.2                # validation share (chooses), disjoint by source speaker
+    test_fraction: float = 0.2               # test share (reports), disjoint by source speaker
     balanced: bool = True                    # class-balanced sampler for training
     # augmentation (kws_nb.data.WaveAugment on waveforms, SpecAugment on log-mels); augment=False switches all off
     augment: bool = True

@@ -12,6 +12,7 @@ import torch.ao.nn.quantized.dynamic as nnqd
 from .data import SpeechCommands
 from .model import TaskConfig, CHECKPOINT_FORMAT, model_class, file_sha256
 from .profiling import footprint
+from .metrics import threshold_at_far, rates_at_threshold
 from .train import evaluate, evaluate_real
 
 # %% auto #0
@@ -100,14 +101,20 @@ def is_dynamic_int8(model: nn.Module) -> bool:
     "Whether `model` has dynamically quantized layers (whose scores then depend on the batch they run in)."
     return any(isinstance(m, (nnqd.Linear, nnqd.GRU)) for m in model.modules())
 
-def measure(model: nn.Module, ds: SpeechCommands | None = None, val_idx=None, shared_data=None) -> dict:
-    "Footprint, and validation and real-clip metrics (with per-clip probabilities) of `model` on CPU; int8 at batch 1."
+def measure(model: nn.Module, ds: SpeechCommands | None = None, val_idx=None, shared_data=None, test_idx=None,
+            target_far: float = 0.01) -> dict:
+    "Footprint; validation, test and real-clip metrics of `model` on CPU (int8 at batch 1); test FRR at validation's threshold."
     model = model.cpu().eval()
     row = dict(footprint(model))
     bs = 1 if is_dynamic_int8(model) else 256
     row["eval_batch_size"] = bs
     row["validation"] = evaluate(model, ds, val_idx, batch_size=bs, intervals=True) if ds is not None else None
     row["real"] = evaluate_real(model, shared_data, batch_size=bs) if shared_data is not None else None
+    row["test"] = evaluate(model, ds, test_idx, batch_size=bs, intervals=True) if ds is not None and test_idx else None
+    if row["test"] is not None:   # the threshold is chosen on validation and applied to test, never picked there
+        v, t = row["validation"], row["test"]
+        thr = threshold_at_far(v["probs"], v["labels"], target_far)
+        t["frr_at_far"] = dict(target_far=target_far, **rates_at_threshold(t["probs"], t["labels"], thr))
     return row
 
 # %% ../nbs/06_quantization.ipynb #d11b3324

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np, soundfile as sf, torch, torchaudio
 from .cli import console_script
 from tqdm.auto import tqdm
-from .data import SAMPLE_RATE, CLIP_SAMPLES, BACKGROUND_DIR
+from .data import SAMPLE_RATE, CLIP_SAMPLES, BACKGROUND_DIR, write_speaker_sources
 from .tts import Engine, ENGINES, find_engines
 
 # %% auto #0
@@ -48,8 +48,8 @@ def _balanced(count: int, weights: np.ndarray, rng) -> np.ndarray:
     return rng.permutation(picks)
 
 def plan_clips(voices: dict[str, dict[str, str]], n_keyword: int = 2000, n_other: int = 20000, seed: int = 3407,
-               keyword: str = "sheila", words=None) -> list[Clip]:
-    "The seeded clip plan: `n_keyword` keyword clips, `n_other` spread evenly over the other words, balanced voices."
+               keyword: str = "sheila", words=None, sources: dict[str, str] | None = None) -> list[Clip]:
+    "The seeded clip plan: `n_keyword` keyword clips, `n_other` spread over the other words, source speakers balanced."
     words = list(words or VOCABULARY)
     if bad := [w for w in words if not re.fullmatch("[a-z]+", w)]: raise ValueError(f"words: expected lowercase a-z words, got {bad}")
     if keyword not in words: raise ValueError(f"keyword {keyword!r} is not in the vocabulary {words}")
@@ -60,7 +60,9 @@ def plan_clips(voices: dict[str, dict[str, str]], n_keyword: int = 2000, n_other
     rng, others = np.random.default_rng(seed), [w for w in words if w != keyword]
     count = {keyword: n_keyword, **{w: n_other // len(others) for w in others}} if others else {keyword: n_keyword}
     for i in rng.permutation(len(others))[: n_other % max(len(others), 1)]: count[others[i]] += 1
-    weights = np.array([1 / len(voices[e]) for e, _, _ in pool])
+    source = {v: (sources or {}).get(v, v) for _, v, _ in pool}           # a voice is its own source unless told
+    per_source = Counter(source.values())
+    weights = np.array([1 / per_source[source[v]] for _, v, _ in pool])
     plan, seen = [], Counter()
     for w in words:
         for i in _balanced(count[w], weights, rng):
@@ -229,15 +231,17 @@ def generate_dataset(root, n_keyword: int = 2000, n_other: int = 20000, seed: in
     "Generate the synthetic Speech Commands folder `root` (idempotent) and return its manifest."
     root, engines = Path(root), find_engines(engines)
     voices = {n: e.voices() for n, e in engines.items()}
+    sources = {v: s for e in engines.values() for v, s in e.sources().items()}
     request = json.loads(json.dumps(dict(
         generator="kws_nb.synth", version=SYNTH_VERSION, keyword=keyword, n_keyword=n_keyword, n_other=n_other, seed=seed,
-        words=list(words or VOCABULARY), engines=list(engines), voices=voices, prosody=PROSODY, sample_rate=SAMPLE_RATE,
+        words=list(words or VOCABULARY), engines=list(engines), voices=voices, sources=sources, prosody=PROSODY, sample_rate=SAMPLE_RATE,
         clip_samples=CLIP_SAMPLES, background=str(Path(background).resolve()) if background else "synthetic",
         noise_seconds=noise_seconds)))
     if (done := _prepare_folder(root, request, overwrite)) is not None:
         if progress: print(f"{root}: up to date (same request), nothing to do")
         return done
-    plan = plan_clips(voices, n_keyword, n_other, seed, keyword, request["words"])
+    engine_of = {v: e for e, vs in voices.items() for v in vs}
+    plan = plan_clips(voices, n_keyword, n_other, seed, keyword, request["words"], sources)
     t0 = time.time()
     results, cpu = run_plan(plan, engines, root, seed, workers, progress)
     seconds = time.time() - t0
@@ -251,7 +255,7 @@ def generate_dataset(root, n_keyword: int = 2000, n_other: int = 20000, seed: in
         per_engine={e: dict(written=sum(c.engine == e for c in ok), failed=sum(c.engine == e for c in failed),
                             voices=len(voices[e]), cpu_ms_per_clip=round(1000 * cpu[e] / max(1, sum(c.engine == e for c in plan)), 2))
                     for e in engines},
-        per_voice=count(lambda c: c.voice, ok), per_word=count(lambda c: c.word, ok),
+        per_voice=count(lambda c: c.voice, ok), per_source=count(lambda c: sources[c.voice], ok), per_word=count(lambda c: c.word, ok),
         failures=[dict(file=c.path, engine=c.engine, voice=c.voice, word=c.word, error=results[c.path][0]) for c in failed],
         failed_per_voice=count(lambda c: c.voice, failed),
         speed=dict(clips=len(plan), seconds=round(seconds, 2), clips_per_s=round(len(plan) / max(seconds, 1e-9), 1),
@@ -261,6 +265,8 @@ def generate_dataset(root, n_keyword: int = 2000, n_other: int = 20000, seed: in
     with open(root / "synth_clips.csv", "w") as f:
         rows = csv.writer(f); rows.writerow(["file", *Clip.__dataclass_fields__, "status"])
         rows.writerows([c.path, *asdict(c).values(), results[c.path][0] or "ok"] for c in plan)
+    write_speaker_sources(root, {v: sources[v] for v in sorted({c.voice for c in ok})},
+                          {v: ("formant" if engine_of[v] == "espeak" else "recorded") for v in {c.voice for c in ok}})
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1))
     if progress: print(summarise(manifest))
     return manifest

