@@ -4,13 +4,14 @@
 
 # %% ../nbs/08_pipeline.ipynb #97f4e812
 from __future__ import annotations
-import os, re, time
+import json, os, re, time
 from pathlib import Path
 import papermill as pm
 from .cli import console_script
 
 # %% auto #0
-__all__ = ['PROFILES', 'pipeline_notebooks', 'notebook_parameters', 'default_shared_data', 'run_pipeline', 'kws_pipeline']
+__all__ = ['PROFILES', 'pipeline_notebooks', 'notebook_parameters', 'default_shared_data', 'run_pipeline', 'record_run',
+           'kws_pipeline']
 
 # %% ../nbs/08_pipeline.ipynb #0225b7d8
 PROFILES: dict[str, dict[str, dict]] = {
@@ -80,9 +81,22 @@ def run_pipeline(profile: str = "full", out="artifacts", data_dir=None, nbs_path
         except pm.PapermillExecutionError as e:
             raise RuntimeError(f"{nb.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
                                f"(executed copy: {dest})") from None
-        print(f"[kws-pipeline {profile}] {nb.name} done in {time.time() - t0:.1f}s", flush=True)
+        seconds = time.time() - t0
+        print(f"[kws-pipeline {profile}] {nb.name} done in {seconds:.1f}s", flush=True)
         done.append(dest)
+        record_run(out, profile, nb.stem, seconds, params)
     return done
+
+def record_run(out, profile: str, chapter: str, seconds: float, params: dict) -> dict:
+    "Add one chapter's wall time and parameters to `{out}/pipeline.json` (the run's cost, chapter by chapter)."
+    path = Path(out) / "pipeline.json"
+    runs = json.loads(path.read_text()) if path.exists() else {}
+    if runs.get("profile") not in (None, profile): runs = {}          # another profile's folder: start the record anew
+    runs.update(profile=profile, updated=time.strftime("%Y-%m-%d %H:%M:%S"))
+    runs.setdefault("chapters", {})[chapter] = dict(seconds=round(seconds, 1), parameters=params,
+                                                    finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+    path.write_text(json.dumps(runs, indent=1))
+    return runs
 
 # %% ../nbs/08_pipeline.ipynb #400ba39d
 @console_script
