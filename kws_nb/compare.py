@@ -17,8 +17,8 @@ from .streaming import StreamingCRNN
 
 # %% auto #0
 __all__ = ['pareto_front', 'load_models', 'streaming_macs', 'read_quality', 'detection_metrics', 'read_chapter_metrics',
-           'baseline_record', 'collect', 'setting', 'comparison_table', 'to_markdown', 'plot_tradeoffs', 'plot_latency',
-           'save_comparison']
+           'baseline_record', 'collect', 'read_peer', 'setting', 'comparison_table', 'to_markdown', 'plot_tradeoffs',
+           'plot_latency', 'save_comparison']
 
 # %% ../nbs/07_comparison.ipynb #25dcd311
 def _get(row: dict, key):
@@ -137,11 +137,25 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
         records.append(dict(base, mode=mode, macs=net, macs_front_end=fe, macs_total=net + fe, max_window_length=W,
                             latency=[], step_latency=step, decision_s=step["median_s"], val_au_fa_fr=None, val_roc_auc=None, test=None,
                             real={}, detection=[d for d in detection if d["mode"] == mode]))
+    if peer := read_peer(artifacts): records.append(peer)
     return add_ratios(records, baseline_record(records))
+
+def read_peer(artifacts) -> dict | None:
+    "The peer system's record from `{artifacts}/peer/metrics.json` (04b), if it scored the baseline's split as it is now."
+    path, split = Path(artifacts) / "peer" / "metrics.json", Path(artifacts) / "baseline" / "split.csv"
+    if not path.exists(): print(f"peer metrics not found: {path} (run 04b_peer); no peer row"); return None
+    m = json.loads(path.read_text())
+    if m.get("split_sha256") != file_sha256(split):
+        raise ValueError(f"{path} scored another split than {split} (by hash): stale; re-run the peer chapter")
+    return dict(name=m["name"], precision="peer", mode="peer", arch=None, macs=None, macs_front_end=None, macs_total=None,
+                bytes=m["bytes"], params=None, tensor_bytes=None, latency=[], step_latency=None, decision_s=m["decision_s"],
+                val_au_fa_fr=m["validation"]["au_fa_fr"], val_roc_auc=m["validation"]["roc_auc"], real=m.get("real") or {},
+                test=m.get("test"), detection=[])
 
 # %% ../nbs/07_comparison.ipynb #cb4d149f
 def setting(r: dict) -> str:
     "A record's short label, e.g. `kd-h16 int8` or `baseline float stateful stream`."
+    if r["mode"] == "peer": return f"{r['name']} (peer)"
     return f"{r['name']} {r['precision']}" + ("" if r["mode"] == "clip" else f" {r['mode']} stream")
 
 def _real_name(name: str) -> str:

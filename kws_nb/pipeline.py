@@ -22,6 +22,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "03_train": dict(num_epochs=2),
         "04_streaming": dict(bench_seconds=5.0),
         "04a_detection": dict(stream_seconds=30.0, n_streams=2),
+        "04b_peer": dict(max_clips=40),
         "05_distillation": dict(num_epochs=1, max_students=2),
         "06_quantization": dict(min_run_time=0.05, latency_repeats=1),
         "07_comparison": dict(min_run_time=0.05, latency_repeats=1),
