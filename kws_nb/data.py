@@ -16,10 +16,11 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'CLIP_SAMPLES', 'BACKGROUND_DIR', 'SOURCES_FILE', 'Split', 'SPLIT_HEADER', 'SPEECH_COMMANDS_URLS',
-           'load_audio', 'parse_clip_path', 'write_speaker_sources', 'read_speaker_sources', 'SpeechCommands',
-           'official_split', 'speaker_split', 'split_summary', 'write_split_csv', 'read_split_csv',
-           'evaluation_overlap', 'LogMel', 'synthetic_rir', 'convolve_clip', 'fit_to_clip', 'WaveAugment',
-           'SpecAugment', 'balanced_sampler', 'make_loader', 'resolve_shared_data', 'download_speech_commands']
+           'REAL_SETS', 'load_audio', 'parse_clip_path', 'write_speaker_sources', 'read_speaker_sources',
+           'SpeechCommands', 'official_split', 'split_sources', 'speaker_split', 'assert_disjoint', 'split_summary',
+           'write_split_csv', 'read_split_csv', 'file_sha256', 'evaluation_overlap', 'LogMel', 'synthetic_rir',
+           'convolve_clip', 'fit_to_clip', 'WaveAugment', 'SpecAugment', 'balanced_sampler', 'make_loader',
+           'resolve_shared_data', 'download_speech_commands']
 
 # %% ../nbs/00_data.ipynb #0b29fffe
 SAMPLE_RATE = 16000
@@ -142,19 +143,13 @@ def _take(groups: list, sizes: dict, target: float) -> tuple[list, list]:
     while groups[len(taken):] and n < target: n += sizes[groups[len(taken)]]; taken.append(groups[len(taken)])
     return taken, groups[len(taken):]
 
-def speaker_split(ds: SpeechCommands, val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 3407,
-                  csv_path=None, exclude=()) -> Split:
-    "Seeded train / val / test indices, disjoint by source speaker, each family shared out; `exclude`d clips in none."
-    params = dict(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
-    if csv_path is not None and Path(csv_path).exists(): return read_split_csv(ds, csv_path, expect=params)
+def split_sources(sizes: dict[str, int], family: dict[str, str], val_fraction: float = 0.2, test_fraction: float = 0.2,
+                  seed: int = 3407, where: str = "split") -> dict[str, str]:
+    "{source: 'train' | 'val' | 'test'}: seeded, each family shared out by size (clips); the heart of `speaker_split`."
     if not (0 < val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError(f"val_fraction and test_fraction must be in (0, 1) and [0, 1) with a sum < 1, got {val_fraction}, {test_fraction}")
-    exclude = set(exclude)
-    keep = [i for i in range(len(ds)) if i not in exclude]
-    sizes = Counter(ds.sources[i] for i in keep)
-    family = {ds.sources[i]: ds.families[i] for i in keep}
     held = 2 if test_fraction else 1
-    if len(sizes) < held + 1: raise ValueError(f"{ds.root}: a split by source speaker needs >= {held + 1} sources, found {sorted(sizes)}")
+    if len(sizes) < held + 1: raise ValueError(f"{where}: a split by source speaker needs >= {held + 1} sources, found {sorted(sizes)}")
     rng, side = random.Random(seed), {}      # random.Random(int) is stable across Python versions and machines
     for fam in sorted(set(family.values())):  # each family (e.g. formant / recorded voices) shared out on its own
         groups = sorted(s for s in sizes if family[s] == fam); rng.shuffle(groups)
@@ -165,10 +160,30 @@ def speaker_split(ds: SpeechCommands, val_fraction: float = 0.2, test_fraction: 
     for name, frac in (("val", val_fraction), ("test", test_fraction)):   # a family too small to share still leaves both held-out sides
         if frac and name not in side.values():
             s = min((s for s in side if side[s] == "train"), key=lambda s: sizes[s]); side[s] = name
-    if "train" not in side.values(): raise ValueError(f"{ds.root}: no source speaker left for training")
+    if "train" not in side.values(): raise ValueError(f"{where}: no source speaker left for training")
+    return side
+
+def speaker_split(ds: SpeechCommands, val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 3407,
+                  csv_path=None, exclude=()) -> Split:
+    "Seeded train / val / test indices, disjoint by source speaker, each family shared out; `exclude`d clips in none."
+    params = dict(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    if csv_path is not None and Path(csv_path).exists(): return read_split_csv(ds, csv_path, expect=params)
+    exclude = set(exclude)
+    keep = [i for i in range(len(ds)) if i not in exclude]
+    side = split_sources(Counter(ds.sources[i] for i in keep), {ds.sources[i]: ds.families[i] for i in keep},
+                         val_fraction, test_fraction, seed, where=str(ds.root))
     split = Split(*([i for i in keep if side[ds.sources[i]] == name] for name in ("train", "val", "test")))
     if csv_path is not None: write_split_csv(ds, split, csv_path, params)
     return split
+
+def assert_disjoint(ds: SpeechCommands, split: Split, exclude=()):
+    "Raise unless no clip and no source speaker is on two sides of `split`, and no `exclude`d clip is on any."
+    sides = [{ds.sources[i] for i in s} for s in split]
+    both = sides[0] & sides[1] | sides[0] & sides[2] | sides[1] & sides[2]
+    if both: raise AssertionError(f"source speakers on two sides of the split: {sorted(both)}")
+    clips = [i for s in split for i in s]
+    if len(clips) != len(set(clips)): raise AssertionError("a clip is on two sides of the split")
+    if leak := set(clips) & set(exclude): raise AssertionError(f"{len(leak)} excluded (evaluation) clip(s) in the split, e.g. {ds.files[min(leak)]}")
 
 def split_summary(ds: SpeechCommands, split: Split) -> dict:
     "Per side: clips, keyword clips, source speakers, and the largest source's share of the side (and who it is)."
@@ -211,14 +226,21 @@ def read_split_csv(ds: SpeechCommands, csv_path, expect: dict | None = None) -> 
     return Split(*(sorted(v) for v in sides.values()))
 
 # %% ../nbs/00_data.ipynb #4c1bc4d4
-def _sha256(path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def file_sha256(path) -> str:
+    "Hex SHA-256 of a file's bytes, read in blocks (a clip's identity here; a checkpoint's in every chapter's metrics)."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{path} not found")
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return h.hexdigest()
 
 def evaluation_overlap(ds: SpeechCommands, eval_roots) -> set[int]:
     "Indices of `ds` whose audio is an evaluation clip under `eval_roots` (by content) or whose speaker speaks there."
     clips = [p for r in eval_roots if Path(r).is_dir() for p in SpeechCommands(r, keyword=ds.keyword).files]
     sizes, speakers = {p.stat().st_size for p in clips}, {parse_clip_path(p)[1] for p in clips}
-    hashes = {_sha256(p) for p in clips}
-    return {i for i, f in enumerate(ds.files) if ds.speakers[i] in speakers or (f.stat().st_size in sizes and _sha256(f) in hashes)}
+    hashes = {file_sha256(p) for p in clips}
+    return {i for i, f in enumerate(ds.files) if ds.speakers[i] in speakers or (f.stat().st_size in sizes and file_sha256(f) in hashes)}
 
 # %% ../nbs/00_data.ipynb #a3b04bf5
 class LogMel(nn.Module):
@@ -240,9 +262,12 @@ def synthetic_rir(rt60: float, sample_rate: int = SAMPLE_RATE, generator=None) -
     return rir / rir.norm()
 
 def convolve_clip(x: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
-    "`x` convolved with `rir`, cut to `x`'s length (FFT at a power of two: ~5x faster than `fftconvolve` here)."
+    "`x` convolved with `rir`, cut to `x`'s length (numpy's FFT at a power of two, float32 like `x`)."
+    # numpy's pocketfft, not torch.fft: on this 2-core CPU torch's FFT of a 1-s clip took 1.6 ms on one thread and
+    # 27 ms on two beside another job (numpy: 0.7 / 2 ms), and the loader reverberates ~1/3 of every epoch's clips
     n = 1 << (x.numel() + rir.numel() - 2).bit_length()
-    return torch.fft.irfft(torch.fft.rfft(x, n) * torch.fft.rfft(rir, n), n)[:x.numel()]
+    y = np.fft.irfft(np.fft.rfft(x.numpy(), n) * np.fft.rfft(rir.numpy(), n), n)[:x.numel()]
+    return torch.from_numpy(y.astype(np.float32))
 
 def fit_to_clip(wave: torch.Tensor, n: int = CLIP_SAMPLES) -> torch.Tensor:
     "Zero-pad at the end or crop to `n` samples (the model's one-second input)."
@@ -340,6 +365,8 @@ def make_loader(ds: SpeechCommands, indices=None, batch_size: int = 128, train: 
 # %% ../nbs/00_data.ipynb #016fd11b
 SPEECH_COMMANDS_URLS = {"v0.01": "http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
                         "v0.02": "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"}
+
+REAL_SETS = ("speech_commands_v0.01_sample", "speech_commands_v0.02_toy")   # the real evaluation clips, under `shared_data`
 
 def resolve_shared_data(shared_data) -> Path | None:
     "`shared_data` as a Path when it is a folder; None (with a message saying what was looked for) when it is not."

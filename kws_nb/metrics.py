@@ -4,12 +4,13 @@
 
 # %% ../nbs/02b_metrics.ipynb #3ab80c36
 from __future__ import annotations
-import collections, statistics
+import collections, math, statistics
 import numpy as np
 
 # %% auto #0
 __all__ = ['fa_fr_curve', 'au_fa_fr', 'roc_auc', 'keyword_share', 'wilson_interval', 'bootstrap_interval', 'threshold_at_far',
-           'rates_at_threshold', 'frr_at_far', 'operating_point', 'score_events', 'at_fa_per_hour']
+           'rates_at_threshold', 'frr_at_far', 'operating_point', 'score_events', 'at_fa_per_hour', 'stream_point',
+           'poisson_interval', 'threshold_for_fa_per_hour']
 
 # %% ../nbs/02b_metrics.ipynb #9222973e
 def _probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +117,6 @@ def operating_point(probs, labels, words, threshold: float) -> dict:
     fa = collections.Counter(w for w, p, y in zip(words, probs, labels) if p >= threshold and y == 0)
     return {**r, "false_alarm_words": dict(fa.most_common())}
 
-
 # %% ../nbs/02b_metrics.ipynb #0bbb3fd3
 def score_events(event_times, spans, duration_s: float, tolerance_s: float = 1.0) -> dict:
     "Hits, duplicates and false alarms of detection times against keyword `spans`; false alarms per keyword-free hour."
@@ -156,3 +156,36 @@ def at_fa_per_hour(curve: list[dict], target: float = 1.0) -> dict:
     return {**best, "target_fa_per_hour": target, "reachable": True, "miss_rate": 1 - best["hit_rate"],
             "miss_interval": wilson_interval(n - best["hits"], n)}
 
+# %% ../nbs/02b_metrics.ipynb #9f343419
+def stream_point(neg_events=(), neg_seconds=(), pos_events=(), pos_spans=(), pos_seconds=(), tolerance_s: float = 1.0) -> dict:
+    "One threshold's detections scored: false alarms per keyword-free hour on negative streams, FRR on positive ones."
+    fa = sum(score_events(ev, [], s, tolerance_s)["false_alarms"] for ev, s in zip(neg_events, neg_seconds))
+    pos = [score_events(ev, sp, s, tolerance_s) for ev, sp, s in zip(pos_events, pos_spans, pos_seconds)]
+    hours, n, hits = sum(neg_seconds) / 3600, sum(r["n_keywords"] for r in pos), sum(r["hits"] for r in pos)
+    return dict(false_alarms=fa, keyword_free_hours=hours, fa_per_hour=fa / hours if hours else float("nan"),
+                n_keywords=n, hits=hits, frr=1 - hits / n if n else float("nan"),
+                frr_interval=wilson_interval(n - hits, n), positive_false_alarms=sum(r["false_alarms"] for r in pos))
+
+def poisson_interval(k: int, level: float = 0.95) -> tuple[float, float]:
+    "Interval of the mean of a Poisson count `k` (exact Garwood for k <= 100, Wilson-Hilferty beyond): false alarms are counts."
+    z, a = statistics.NormalDist().inv_cdf((1 + level) / 2), (1 - level) / 2
+    if k > 100:
+        chi2 = lambda df, z: df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
+        return (chi2(2 * k, -z) / 2, chi2(2 * k + 2, z) / 2)
+    def cdf(mu, k): return sum(math.exp(-mu + i * math.log(mu) - math.lgamma(i + 1)) for i in range(k + 1)) if mu > 0 else 1.0
+    def root(f, lo=0.0, hi=200.0):              # bisection of a function decreasing in mu
+        for _ in range(100):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+        return (lo + hi) / 2
+    lower = 0.0 if k == 0 else root(lambda mu: a - (1 - cdf(mu, k - 1)))   # P(X >= k | mu) = a
+    return (lower, root(lambda mu: cdf(mu, k) - a))                         # P(X <= k | mu) = a
+
+def threshold_for_fa_per_hour(curve: list[dict], target: float) -> float | None:
+    "The lowest threshold of `curve` at and above which FA/h stays <= `target`; None if the highest threshold exceeds it."
+    pts = sorted(curve, key=lambda c: c["threshold"])
+    best = None
+    for c in reversed(pts):
+        if c["fa_per_hour"] > target: break
+        best = c["threshold"]
+    return best

@@ -12,7 +12,7 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'TaskConfig', 'CRNN', 'count_parameters', 'save_checkpoint', 'model_class', 'load_checkpoint',
-           'file_sha256']
+           'is_dynamic_int8']
 
 # %% ../nbs/02_model.ipynb #ace33f82
 @dataclass
@@ -164,11 +164,9 @@ def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, TaskConfig, di
     return model.eval(), config, ckpt
 
 # %% ../nbs/02_model.ipynb #4b1c4c73
-def file_sha256(path) -> str:
-    "Hex SHA-256 of a file's bytes (a checkpoint's identity in every chapter's metrics)."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path} not found")
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return h.hexdigest()
+from .data import file_sha256   # one file hash for clips and checkpoints (defined in the data chapter)
+
+def is_dynamic_int8(model: nn.Module) -> bool:
+    "Whether `model` has dynamically quantized layers (int8 GRU / Linear, whose scores depend on what each call holds)."
+    import torch.ao.nn.quantized.dynamic as nnqd
+    return any(isinstance(m, (nnqd.Linear, nnqd.GRU)) for m in model.modules())

@@ -18,6 +18,7 @@ PROFILES: dict[str, dict[str, dict]] = {
     "full": {},
     "ci": {
         "01_synth": dict(n_keyword=40, n_other=200, workers=2),
+        "01a_streams": dict(val_hours=0.02, test_hours=0.02, val_keywords=6, test_keywords=6, stream_seconds=40.0, noise_seconds=5.0),
         "02a_profiling": dict(min_run_time=0.05),
         "03_train": dict(num_epochs=2),
         "04_streaming": dict(bench_seconds=5.0),
@@ -67,7 +68,8 @@ def run_pipeline(profile: str = "full", out="artifacts", data_dir=None, nbs_path
     real_data = data_dir is not None
     data_dir = Path(data_dir).resolve() if real_data else (
         out / "data" / "synthetic_speech_commands" if profile != "full" else nbs_path.parent / "data" / "synthetic_speech_commands")
-    shared = dict(artifacts=str(out), data_dir=str(data_dir), shared_data=str(shared_data))
+    data_root = out / "data" if profile != "full" else nbs_path.parent / "data"     # generated data outlives a full run's artifacts
+    shared = dict(artifacts=str(out), data_dir=str(data_dir), stream_dir=str(data_root / "synthetic_streams"), shared_data=str(shared_data))
     if real_data: shared["generate"] = False   # a real Speech Commands folder: the synth chapter only checks it
     nbs = pipeline_notebooks(nbs_path)
     if only: nbs = [nb for nb in nbs if any(nb.stem.startswith(o) for o in only)]

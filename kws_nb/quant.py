@@ -10,14 +10,14 @@ import torch
 from torch import nn
 import torch.ao.nn.quantized.dynamic as nnqd
 from .data import SpeechCommands
-from .model import TaskConfig, CHECKPOINT_FORMAT, model_class, file_sha256
+from .model import TaskConfig, CHECKPOINT_FORMAT, model_class, file_sha256, is_dynamic_int8
 from .profiling import footprint
 from .metrics import threshold_at_far, rates_at_threshold
 from .train import evaluate, evaluate_real
 
 # %% auto #0
-__all__ = ['quantize', 'quantized_state_dict', 'load_quantized_state_dict', 'save_quantized', 'load_quantized', 'is_dynamic_int8',
-           'measure', 'latency_key', 'ratio', 'add_ratios', 'best_compressed', 'find_checkpoints']
+__all__ = ['quantize', 'quantized_state_dict', 'load_quantized_state_dict', 'save_quantized', 'load_quantized', 'measure',
+           'latency_key', 'ratio', 'add_ratios', 'best_compressed', 'find_checkpoints']
 
 # %% ../nbs/06_quantization.ipynb #08132e84
 def quantize(model: nn.Module, dtype: torch.dtype = torch.qint8) -> nn.Module:
@@ -97,10 +97,6 @@ def load_quantized(path) -> tuple[nn.Module, TaskConfig, dict]:
     return load_quantized_state_dict(qmodel, ckpt["quantized_state_dict"], str(path)).eval(), config, ckpt
 
 # %% ../nbs/06_quantization.ipynb #538042f9
-def is_dynamic_int8(model: nn.Module) -> bool:
-    "Whether `model` has dynamically quantized layers (whose scores then depend on the batch they run in)."
-    return any(isinstance(m, (nnqd.Linear, nnqd.GRU)) for m in model.modules())
-
 def measure(model: nn.Module, ds: SpeechCommands | None = None, val_idx=None, shared_data=None, test_idx=None,
             target_far: float = 0.01) -> dict:
     "Footprint; validation, test and real-clip metrics of `model` on CPU (int8 at batch 1); test FRR at validation's threshold."

@@ -17,8 +17,8 @@ from .tts import Engine, ENGINES, find_engines
 
 # %% auto #0
 __all__ = ['SPEECH_COMMANDS_WORDS', 'CONFUSABLES', 'VOCABULARY', 'SYNTH_VERSION', 'MANIFEST', 'PROSODY', 'MAX_SPEEDUP', 'Clip',
-           'plan_clips', 'trim_silence', 'place_in_second', 'make_chunks', 'run_plan', 'make_background_noise',
-           'summarise', 'generate_dataset', 'kws_synth']
+           'plan_clips', 'resample', 'trim_silence', 'place_in_second', 'make_chunks', 'write_clip', 'run_plan',
+           'make_background_noise', 'summarise', 'generate_dataset', 'kws_synth']
 
 # %% ../nbs/01_synth.ipynb #4ff2610c
 SPEECH_COMMANDS_WORDS = ("bed bird cat dog down eight five four go happy house left marvin nine no off on one right "
@@ -26,7 +26,7 @@ SPEECH_COMMANDS_WORDS = ("bed bird cat dog down eight five four go happy house l
 CONFUSABLES = ("she sheep sheet shield sheena shelter shayla leila lila delilah "
                "tequila ceiling feeler healer dealer chiller").split()
 VOCABULARY = SPEECH_COMMANDS_WORDS + CONFUSABLES
-SYNTH_VERSION = "1.0"
+SYNTH_VERSION = "1.1"   # 1.1: the clips' noise is voice-free (babble is made per split side, from that side's voices)
 MANIFEST = "synth_manifest.json"
 
 # %% ../nbs/01_synth.ipynb #e714ebc5
@@ -81,6 +81,12 @@ MAX_SPEEDUP = 1.3
 def _resampler(orig: int) -> torchaudio.transforms.Resample:
     return torchaudio.transforms.Resample(orig, SAMPLE_RATE)   # keeps its sinc kernel: a third of the per-clip cost
 
+def resample(wave: np.ndarray, sample_rate: int) -> np.ndarray:
+    "`wave` (float) at `sample_rate` -> float32 at 16 kHz, through a cached torchaudio resampler."
+    wave = np.asarray(wave, np.float32)
+    if sample_rate == SAMPLE_RATE: return wave
+    with torch.no_grad(): return _resampler(int(sample_rate))(torch.from_numpy(wave)).numpy()
+
 def trim_silence(wave: np.ndarray, sample_rate: int, threshold_db: float = 40.0, frame_ms: float = 10.0) -> np.ndarray:
     "The spoken part of `wave`: first to last frame within `threshold_db` of the loudest frame (empty if silent)."
     n = max(1, int(sample_rate * frame_ms / 1000)); frames = len(wave) // n
@@ -123,8 +129,14 @@ def _write_wav(path: Path, audio: np.ndarray):
     buf = io.BytesIO(); sf.write(buf, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     tmp = path.with_name(f".{path.name}.part"); tmp.write_bytes(buf.getvalue()); os.replace(tmp, path)
 
-def _speak_chunk(engine: Engine, clips: list[Clip], seed: int, root: Path, conn):
-    "Worker: open the engine fresh, speak the chunk in order, write each clip; sends (path, error, sped_up) per clip."
+def write_clip(root: Path, clip: Clip, wave: np.ndarray, sample_rate: int) -> bool:
+    "The clip writer of `run_plan`: `place_in_second` into `root/clip.path`; whether the word was sped up to fit."
+    audio, sped = place_in_second(wave, sample_rate, clip)
+    _write_wav(root / clip.path, audio)
+    return sped
+
+def _speak_chunk(engine: Engine, clips: list[Clip], seed: int, root: Path, conn, write=write_clip):
+    "Worker: open the engine fresh, speak the chunk in order, `write` each clip; sends (path, error, extra) per clip."
     torch.set_num_threads(1)
     done = set()
     try:
@@ -132,7 +144,7 @@ def _speak_chunk(engine: Engine, clips: list[Clip], seed: int, root: Path, conn)
         for c, (wave, sr, err) in zip(clips, engine.speak(clips)):
             sped = False
             if not err:
-                try: audio, sped = place_in_second(wave, sr, c); _write_wav(root / c.path, audio)
+                try: sped = write(root, c, wave, sr)
                 except Exception as e: err = f"{type(e).__name__}: {e}"
             conn.send((c.path, err, sped)); done.add(c.path)
         err = f"{engine.name} returned no result"
@@ -142,17 +154,18 @@ def _speak_chunk(engine: Engine, clips: list[Clip], seed: int, root: Path, conn)
     conn.send(("", "", sum(os.times()[:4])))   # the end, with this chunk's CPU seconds (festival's included)
 
 def run_plan(plan: list[Clip], engines: dict[str, Engine], root, seed: int = 3407, workers: int = 2,
-             progress: bool = True) -> tuple[dict[str, tuple[str, bool]], Counter]:
-    "Speak `plan` into `root` with `workers` processes -> ({path: (error or '', sped_up)} for every clip, CPU s per engine)."
+             progress: bool = True, write=write_clip, desc: str = "kws-synth") -> tuple[dict[str, tuple[str, bool]], Counter]:
+    "Speak `plan` into `root` with `workers` processes, `write(root, clip, wave, sr)` each -> ({path: (error or '', what write returned)}, CPU s per engine)."
+    # `plan` items need .engine, .voice, .path and what the engines read (.word, .native, .rate, .pitch, .seed)
     root, ctx = Path(root), get_context("fork")
-    for w in {c.word for c in plan}: (root / w).mkdir(parents=True, exist_ok=True)
+    for d in {(root / c.path).parent for c in plan}: d.mkdir(parents=True, exist_ok=True)
     pending, running, results, cpu = deque(make_chunks(plan, engines, seed)), {}, {}, Counter()
-    with tqdm(total=len(plan), disable=not progress, desc="kws-synth", unit="clip", mininterval=1) as bar:
+    with tqdm(total=len(plan), disable=not progress, desc=desc, unit="clip", mininterval=1) as bar:
         while pending or running:
             while pending and len(running) < max(1, workers):
                 name, clips, s = pending.popleft()
                 r, w = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_speak_chunk, args=(engines[name], clips, s, root, w), daemon=True)
+                proc = ctx.Process(target=_speak_chunk, args=(engines[name], clips, s, root, w, write), daemon=True)
                 proc.start(); w.close(); running[r] = (proc, name, clips, s)
             for r in connection.wait(list(running)):
                 proc, name, clips, s = running[r]
@@ -246,8 +259,7 @@ def generate_dataset(root, n_keyword: int = 2000, n_other: int = 20000, seed: in
     results, cpu = run_plan(plan, engines, root, seed, workers, progress)
     seconds = time.time() - t0
     ok = [c for c in plan if not results[c.path][0]]
-    names = make_background_noise(root, noise_seconds, seed, background,
-                                  [str(root / c.path) for c in ok if c.word != keyword])
+    names = make_background_noise(root, noise_seconds, seed, background)   # voice-free: babble is per split side (01a_streams)
     count = lambda key, clips: dict(sorted(Counter(map(key, clips)).items()))
     failed = [c for c in plan if results[c.path][0]]
     manifest = dict(request=request, complete=True,
@@ -266,7 +278,7 @@ def generate_dataset(root, n_keyword: int = 2000, n_other: int = 20000, seed: in
         rows = csv.writer(f); rows.writerow(["file", *Clip.__dataclass_fields__, "status"])
         rows.writerows([c.path, *asdict(c).values(), results[c.path][0] or "ok"] for c in plan)
     write_speaker_sources(root, {v: sources[v] for v in sorted({c.voice for c in ok})},
-                          {v: ("formant" if engine_of[v] == "espeak" else "recorded") for v in {c.voice for c in ok}})
+                          {v: engines[engine_of[v]].family for v in {c.voice for c in ok}})
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1))
     if progress: print(summarise(manifest))
     return manifest

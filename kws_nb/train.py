@@ -11,13 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
-from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, resolve_shared_data
+from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, resolve_shared_data, REAL_SETS
 from .model import TaskConfig, CRNN, save_checkpoint, load_checkpoint, file_sha256
 from .metrics import au_fa_fr, roc_auc, keyword_share, threshold_at_far, operating_point, bootstrap_interval
 
 # %% auto #0
-__all__ = ['REAL_SETS', 'seed_everything', 'pick_device', 'predict', 'evaluate', 'wave_augment', 'train', 'evaluate_real',
-           'summary', 'checkpoint_report', 'plot_history']
+__all__ = ['seed_everything', 'pick_device', 'predict', 'evaluate', 'wave_augment', 'train', 'evaluate_real', 'summary',
+           'checkpoint_report', 'seed_summary', 'plot_history']
 
 # %% ../nbs/03_train.ipynb #caa4e7dd
 def seed_everything(seed: int):
@@ -69,9 +69,11 @@ def _is_better(row: dict, best: dict | None) -> bool:
 
 # %% ../nbs/03_train.ipynb #73bbeff6
 def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: SpeechCommands, val_idx, out_dir,
-          resume=None, device=None, num_workers: int = 0, progress: bool = True, loss_fn=None) -> tuple[CRNN, list[dict]]:
+          resume=None, device=None, num_workers: int = 0, progress: bool = True, loss_fn=None, noise_files=None) -> tuple[CRNN, list[dict]]:
     "Train `CRNN(config)`; writes `out_dir/checkpoint.pt` (best) and `out_dir/last.pt`; returns (best model, history)."
     # `loss_fn(model, features, labels)` -> scalar loss; cross-entropy on the labels when None (distillation passes its own)
+    # `noise_files`: the augmentation's background recordings (default: the training set's _background_noise_)
+    noise_files = list(train_ds.background_files if noise_files is None else noise_files)
     device, out_dir = pick_device(device), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
@@ -95,7 +97,7 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
         for epoch in range(len(history), config.num_epochs):
             seed_everything(config.seed + epoch)
             loader = make_loader(train_ds, train_idx, batch_size=config.batch_size, train=True, balanced=config.balanced,
-                                 augment=wave_augment(config, train_ds.background_files, config.seed + epoch),
+                                 augment=wave_augment(config, noise_files, config.seed + epoch),
                                  seed=config.seed + epoch, num_workers=num_workers)
             model.train(); t0, total, n = time.perf_counter(), 0.0, 0
             bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.num_epochs}", disable=not progress, mininterval=2)
@@ -131,8 +133,6 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
         torch.use_deterministic_algorithms(was_deterministic)
 
 # %% ../nbs/03_train.ipynb #954c54e0
-REAL_SETS = ("speech_commands_v0.01_sample", "speech_commands_v0.02_toy")
-
 def evaluate_real(model: CRNN, shared_data, thresholds: dict | None = None, device=None, batch_size: int = 256) -> dict | None:
     "Metrics of `model` on every clip of each real set in `REAL_SETS` under `shared_data`, plus operating points at `thresholds`; None when that folder is absent."
     root = resolve_shared_data(shared_data)
@@ -171,6 +171,23 @@ def checkpoint_report(model: CRNN, ds: SpeechCommands, val_idx, shared_data=None
             report["real_threshold_v0.02"] = t = threshold_at_far(v02["probs"], v02["labels"], target_far)
             v01["at"]["v0.02_calibrated_threshold"] = operating_point(v01["probs"], v01["labels"], v01["words"], t)
     return report
+
+# %% ../nbs/03_train.ipynb #d07e8bfc
+def _dig(d: dict, path: tuple):
+    for k in path: d = (d or {}).get(k)
+    return d
+
+def seed_summary(reports: list[dict]) -> dict:
+    "{metric: dict(mean, sd, values)} over seeds: validation / test au_fa_fr, test ROC-AUC and FRR, real au_fa_fr and ROC-AUC."
+    paths = {"val_au_fa_fr": ("validation", "au_fa_fr"), "test_au_fa_fr": ("test", "au_fa_fr"), "test_roc_auc": ("test", "roc_auc"),
+             "test_frr": ("test", "at_threshold", "frr")}
+    for name in sorted({n for r in reports for n in (r.get("real") or {})}):
+        paths |= {f"{name}_au_fa_fr": ("real", name, "au_fa_fr"), f"{name}_roc_auc": ("real", name, "roc_auc")}
+    out = {}
+    for metric, path in paths.items():
+        vals = [float(v) for r in reports if (v := _dig(r, path)) is not None]
+        if vals: out[metric] = dict(mean=float(np.mean(vals)), sd=float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan"), values=vals)
+    return out
 
 # %% ../nbs/03_train.ipynb #a7f9c746
 def plot_history(history: list[dict], path=None):

@@ -15,6 +15,7 @@ __all__ = ['ENGINES', 'Engine', 'EspeakEngine', 'FliteEngine', 'FestivalEngine',
 class Engine:
     "An offline TTS engine: `available()`, `voices()` (id -> native name); in a worker `open(seed)` then `speak(clips)`."
     name, install, cost_ms = "engine", "", 10.0   # cost_ms: rough time per clip, sizes the chunks
+    family = "recorded"                            # how its voices are made: recorded humans, or "formant" synthesis
     def available(self) -> bool: return bool(self.voices())
     def voices(self) -> dict[str, str]: return {}
     def sources(self) -> dict[str, str]:
@@ -37,7 +38,7 @@ def _version(cmd) -> str:
 # %% ../nbs/00a_tts.ipynb #23b69e89
 class EspeakEngine(Engine):
     "espeak-ng through libespeak-ng (ctypes): English accents x voice variants."
-    name, install, cost_ms = "espeak", "sudo apt-get install espeak-ng", 1.0
+    name, install, cost_ms, family = "espeak", "sudo apt-get install espeak-ng", 1.0, "formant"
     accents = {"enus": "en-US", "engb": "en", "scotland": "en-GB-scotland", "lancaster": "en-GB-x-gbclan",
                "rp": "en-GB-x-rp", "westmid": "en-GB-x-gbcwmd", "caribbean": "en-029", "nyc": "en-US-nyc"}
     variants = ("m1 m2 m3 m4 m5 m6 m7 m8 f1 f2 f3 f4 f5 "
