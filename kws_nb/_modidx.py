@@ -30,6 +30,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'kws_nb.compare.to_markdown': ('comparison.html#to_markdown', 'kws_nb/compare.py')},
             'kws_nb.data': { 'kws_nb.data.LogMel': ('data.html#logmel', 'kws_nb/data.py'),
                              'kws_nb.data.LogMel.__init__': ('data.html#logmel.__init__', 'kws_nb/data.py'),
+                             'kws_nb.data.LogMel.filterbank': ('data.html#logmel.filterbank', 'kws_nb/data.py'),
                              'kws_nb.data.LogMel.forward': ('data.html#logmel.forward', 'kws_nb/data.py'),
                              'kws_nb.data.SpecAugment': ('data.html#specaugment', 'kws_nb/data.py'),
                              'kws_nb.data.SpecAugment.__init__': ('data.html#specaugment.__init__', 'kws_nb/data.py'),
