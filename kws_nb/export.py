@@ -10,15 +10,13 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from .data import LogMel
-from .model import TaskConfig, CRNN
-from .profiling import step_latency
-from .quant import is_dynamic_int8, quantized_state_dict
+from .model import TaskConfig, CRNN, load_checkpoint, count_parameters
 from .streaming import StreamingCRNN, as_audio_chunk
 
 # %% auto #0
 __all__ = ['ONNX_OPSET', 'ONNX_FORMAT', 'STATE_NAMES', 'COMPACT_MAGIC', 'float_crnn', 'onnx_step_graph', 'shrink_onnx',
            'export_onnx', 'OnnxDetector', 'quantize_onnx', 'save_compact', 'load_compact', 'stream_audio',
-           'clip_scores', 'interleaved_step_latency']
+           'clip_scores', 'interleaved_step_latency', 'student_checkpoint', 'best_compressed_name']
 
 # %% ../nbs/06a_export.ipynb #5d7376e2
 ONNX_OPSET = 18
@@ -27,6 +25,7 @@ STATE_NAMES = ("carry", "mel", "hidden", "outputs", "energies")
 
 def float_crnn(model: nn.Module) -> CRNN:
     "A float `CRNN` computing what `model` does: itself, or a dynamically quantized CRNN with its int8 weights dequantized."
+    from kws_nb.quant import is_dynamic_int8, quantized_state_dict   # here: kws_nb.quant needs the train extra (thop)
     if not is_dynamic_int8(model): return model.eval()
     sd = {k: v.dequantize() if v.is_quantized else v for k, v in quantized_state_dict(model).items()}
     f = CRNN(model.config); f.load_state_dict(sd)
@@ -275,6 +274,7 @@ _COMPACT_CONFIG = ("keyword", "sample_rate", "n_mels", "cnn_out_channels", "kern
 
 def save_compact(path, model: nn.Module) -> Path:
     "`model` (float or dynamically int8) as one file of raw numbers: magic, a JSON header (config, tensor table), the bytes."
+    from kws_nb.quant import is_dynamic_int8, quantized_state_dict
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     int8 = is_dynamic_int8(model)
     table, blobs = [], []
@@ -324,6 +324,7 @@ def clip_scores(detector, waves) -> np.ndarray:
 def interleaved_step_latency(steppers: dict, chunk_samples: int = 1280, rounds: int = 3, min_run_time: float = 0.2,
                              warm_seconds: float = 1.0, seed: int = 3407) -> dict:
     "Median CPU seconds per `step` of `chunk_samples` for each stepper, one thread, interleaved rounds, fastest round kept."
+    from kws_nb.profiling import step_latency
     g = torch.Generator().manual_seed(seed)
     warm, chunk = 0.1 * torch.randn(int(warm_seconds * 16000), generator=g), 0.1 * torch.randn(chunk_samples, generator=g)
     best = {}
@@ -333,3 +334,20 @@ def interleaved_step_latency(steppers: dict, chunk_samples: int = 1280, rounds: 
             r = step_latency(s, chunk=chunk, min_run_time=min_run_time)
             if name not in best or r["median_s"] < best[name]["median_s"]: best[name] = r
     return best
+
+def student_checkpoint(artifacts, name: str) -> Path:
+    "The float checkpoint of model `name` of a run (the baseline's or a student's)."
+    art = Path(artifacts)
+    return art / "baseline" / "checkpoint.pt" if name == "baseline" else art / "students" / name / "checkpoint.pt"
+
+def best_compressed_name(artifacts) -> tuple[str, str]:
+    "(name, why): `best_compressed` of the quantization chapter's metrics when it names one, else the smallest student (by parameters)."
+    art = Path(artifacts); qm = art / "quantization" / "metrics.json"
+    best = json.loads(qm.read_text()).get("best_compressed") if qm.is_file() else None
+    if isinstance(best, dict): best = best.get("name")
+    if best: return str(best), f"best_compressed of {qm}"
+    students = sorted((art / "students").glob("*/checkpoint.pt"))
+    if not students: return "baseline", "no students in the run: the baseline"
+    sizes = {p.parent.name: count_parameters(load_checkpoint(p)[0]) for p in students}
+    name = min(sizes, key=lambda k: (sizes[k], k))
+    return name, f"the smallest student ({sizes[name]:,} parameters; {qm.name} names no best_compressed)"
