@@ -180,7 +180,7 @@ def test_cli_bad_files(cli):
         assert r.returncode != 0 and message in r.stderr.decode(), r.stderr.decode()[-2000:]
         assert "Traceback" not in r.stderr.decode()
     r = subprocess.run(cli["cmd"] + [str(cli["wav"]), "--checkpoint", str(cli["dir"] / "nope.pt")], capture_output=True)
-    assert r.returncode != 0 and "checkpoint" in r.stderr.decode() and "not found" in r.stderr.decode()
+    assert r.returncode != 0 and "model file" in r.stderr.decode() and "not found" in r.stderr.decode()
 
 
 def test_real_long_stream(shared_data, model):
