@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #0067e8b0
 from __future__ import annotations
-import csv, hashlib, json, math, os, random, re, tarfile, urllib.request
+import csv, hashlib, json, math, os, random, re, tarfile, urllib.request, warnings
 from collections import Counter, namedtuple
 from pathlib import Path
 import numpy as np
@@ -244,13 +244,34 @@ def evaluation_overlap(ds: SpeechCommands, eval_roots) -> set[int]:
 
 # %% ../nbs/00_data.ipynb #a3b04bf5
 class LogMel(nn.Module):
-    "Batched log-mel front end: (B, samples) -> (B, n_mels, frames), runs on any device."
+    "Batched log-mel front end: (..., samples) -> (..., n_mels, frames); the mel step is a sparse product, on any device."
     def __init__(self, sample_rate=SAMPLE_RATE, n_mels=40, n_fft=400, win_length=400, hop_length=160, center=True):
         super().__init__()
-        self.mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, win_length=win_length,
-                                                        hop_length=hop_length, n_mels=n_mels, center=center)
+        self.sample_rate, self.n_mels, self.n_fft, self.win_length = int(sample_rate), int(n_mels), int(n_fft), int(win_length)
+        self.hop_length, self.center, self.n_bins = int(hop_length), bool(center), int(n_fft) // 2 + 1
+        self.register_buffer("window", torch.hann_window(self.win_length), persistent=False)
+        fb = torchaudio.functional.melscale_fbanks(self.n_bins, 0.0, float(self.sample_rate // 2), self.n_mels, self.sample_rate)
+        with warnings.catch_warnings():   # torch's notes that sparse CSR is "beta" and that invariant checks are off
+            warnings.simplefilter("ignore")
+            csr = fb.t().contiguous().to_sparse_csr()
+            torch.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(), csr.values(), csr.shape)  # said once a process
+        self.register_buffer("mel_rows", csr.crow_indices(), persistent=False)   # (n_mels + 1,) row starts
+        self.register_buffer("mel_bins", csr.col_indices(), persistent=False)    # (nnz,) FFT bin of each nonzero
+        self.register_buffer("mel_weights", csr.values(), persistent=False)      # (nnz,) its weight
+
+    def filterbank(self) -> torch.Tensor:
+        "The mel filterbank (n_mels, n_fft // 2 + 1) as a sparse CSR matrix (its nonzeros only)."
+        return torch.sparse_csr_tensor(self.mel_rows, self.mel_bins, self.mel_weights, (self.n_mels, self.n_bins))
+
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        return torch.log(self.mel(wave).clamp(min=1e-9))
+        lead, n = list(wave.shape[:-1]), wave.shape[-1]
+        spec = torch.stft(wave.reshape(-1, n), self.n_fft, self.hop_length, self.win_length, self.window, center=self.center,
+                          pad_mode="reflect", normalized=False, onesided=True, return_complex=True)
+        power = torch.view_as_real(spec).pow(2).sum(-1)                       # (B, bins, T)
+        B, bins, T = power.shape
+        mel = torch.sparse.mm(self.filterbank(), power.transpose(0, 1).reshape(bins, B * T))    # (n_mels, B * T)
+        out = torch.log(mel.clamp(min=1e-9)).reshape(self.n_mels, B, T).transpose(0, 1).contiguous()
+        return out.reshape(lead + [self.n_mels, T])
 
 # %% ../nbs/00_data.ipynb #b1db97ae
 def synthetic_rir(rt60: float, sample_rate: int = SAMPLE_RATE, generator=None) -> torch.Tensor:

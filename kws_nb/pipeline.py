@@ -27,6 +27,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "05_distillation": dict(num_epochs=1, max_students=2),
         "06_quantization": dict(min_run_time=0.05, latency_repeats=1),
         "07_comparison": dict(min_run_time=0.05, latency_repeats=1),
+        "06a_export": dict(min_run_time=0.05, latency_rounds=1),
     },
 }
 _nb_re = re.compile(r"^\d\d[a-z]?_.+\.ipynb$")

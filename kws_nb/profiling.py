@@ -52,11 +52,10 @@ def macs(model: nn.Module, frames: int = 101) -> int:
 
 # %% ../nbs/02a_profiling.ipynb #3ab24109
 def front_end_macs(frames: int = 101, log_mel: LogMel | None = None) -> int:
-    "Multiply-adds of `log_mel` (the training front end by default) for `frames` frames: window, FFT, power, mel."
-    mel = (log_mel or LogMel()).mel
-    n_fft, (bins, n_mels) = mel.n_fft, tuple(mel.mel_scale.fb.shape)
-    fft = round(n_fft * math.log2(n_fft / 2))        # real FFT of n points via a complex FFT of n/2 points
-    return frames * (mel.win_length + fft + 2 * bins + bins * n_mels)
+    "Multiply-adds of `log_mel` (the training front end by default) for `frames` frames: window, FFT, power, sparse mel."
+    lm = log_mel or LogMel()
+    fft = round(lm.n_fft * math.log2(lm.n_fft / 2))   # real FFT of n points via a complex FFT of n/2 points
+    return frames * (lm.win_length + fft + 2 * lm.n_bins + lm.mel_weights.numel())
 
 def end_to_end_macs(model: nn.Module, frames: int = 101) -> dict:
     "`macs` (the network's), `macs_front_end` and `macs_total` of one decision on `frames` log-mel frames."

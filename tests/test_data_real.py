@@ -57,3 +57,18 @@ def test_v002_toy_flattened_names(shared_data):
     assert ds.files[0].parent.name in {"train", "val", "test"}
     waves, labels = next(iter(make_loader(ds, batch_size=350)))
     assert waves.shape == (350, 16000) and int(labels.sum()) == 10
+
+
+def test_sparse_log_mel_equals_torchaudio_on_real_clips(shared_data):
+    "LogMel's sparse mel step gives torchaudio's dense MelSpectrogram log-mels on real speech and real noise."
+    import torch, torchaudio
+    from kws_nb.data import LogMel, fit_to_clip, load_audio
+    ds = SpeechCommands(shared_data / "speech_commands_v0.01_sample")
+    waves = torch.stack([fit_to_clip(ds.wave(i)) for i in range(0, len(ds), 10)])
+    noise = torch.stack([load_audio(p)[:48000] for p in ds.background_files if load_audio(p).numel() >= 48000])
+    dense = torchaudio.transforms.MelSpectrogram(sample_rate=16000, n_fft=400, win_length=400, hop_length=160, n_mels=40)
+    for x in (waves, noise):
+        ref = torch.log(dense(x).clamp(min=1e-9))
+        got = LogMel()(x)
+        assert got.shape == ref.shape
+        torch.testing.assert_close(got, ref, atol=1e-4, rtol=0)

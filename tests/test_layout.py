@@ -29,7 +29,7 @@ def test_settings_ini_is_the_one_place():
     # every console script of settings.ini is installed from it
     scripts = {l.split("=")[0].strip() for l in s["console_scripts"].split()}
     installed = {e.name for e in importlib.metadata.entry_points(group="console_scripts") if e.value.startswith("kws_nb.")}
-    assert scripts == installed == {"kws-pipeline", "kws-synth", "kws-stream", "kws-report"}
+    assert scripts == installed == {"kws-pipeline", "kws-synth", "kws-stream", "kws-report", "kws-refresh-pretrained"}
 
 
 def chapter(path: Path) -> str:
@@ -87,7 +87,7 @@ def extra_modules() -> set[str]:
 
 
 def test_runtime_needs_only_the_base_install(tmp_path):
-    "kws-stream loads a checkpoint and streams a file with every train/dev extra made unimportable."
+    "kws-stream loads a checkpoint, and an ONNX file, and streams a file with every train/dev extra made unimportable."
     blocked = extra_modules()
     assert {"tqdm", "matplotlib", "thop", "papermill", "nbdev"} <= blocked, blocked
     from kws_nb.model import save_checkpoint
@@ -95,6 +95,8 @@ def test_runtime_needs_only_the_base_install(tmp_path):
     import soundfile as sf
     m = sharpened_crnn(seed=0)
     ck = save_checkpoint(tmp_path / "ck.pt", m, m.config)
+    from kws_nb.export import export_onnx
+    onnx_file = export_onnx(m, tmp_path / "m.onnx")
     sf.write(tmp_path / "a.wav", (0.5 * bursty_noise(16000 * 3, seed=5)).clamp(-1, 1).numpy(), 16000, subtype="PCM_16")
     code = textwrap.dedent(f"""
         import sys, importlib.abc
@@ -103,10 +105,13 @@ def test_runtime_needs_only_the_base_install(tmp_path):
             def find_spec(self, name, path=None, target=None):
                 if name.split(".")[0] in BLOCKED: raise ImportError(f"{{name}} is not in the base install")
         sys.meta_path.insert(0, Block())
-        from kws_nb.streaming import kws_stream
-        sys.argv = ["kws-stream", {str(tmp_path / "a.wav")!r}, "--checkpoint", {str(ck)!r}, "--threshold", "0.3"]
-        try: kws_stream()
-        finally: print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED), file=sys.stderr)
+        from kws_nb.detector import kws_stream
+        for model in ({str(ck)!r}, {str(onnx_file)!r}):
+            sys.argv = ["kws-stream", {str(tmp_path / "a.wav")!r}, "--checkpoint", model, "--threshold", "0.3"]
+            try: kws_stream()
+            except SystemExit as e:
+                if e.code: raise
+        print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED), file=sys.stderr)
         """)
     (tmp_path / "run.py").write_text(code)     # a script file, as a console script is (fastcore parses argv for __main__)
     r = subprocess.run([sys.executable, str(tmp_path / "run.py")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
