@@ -16,9 +16,9 @@ from .quant import add_ratios, best_compressed, find_checkpoints, latency_key, l
 from .streaming import StreamingCRNN
 
 # %% auto #0
-__all__ = ['pareto_front', 'load_models', 'streaming_macs', 'read_quality', 'detection_metrics', 'read_chapter_metrics',
-           'baseline_record', 'collect', 'read_peer', 'setting', 'comparison_table', 'to_markdown', 'plot_tradeoffs',
-           'plot_latency', 'save_comparison']
+__all__ = ['STREAM_KEYS', 'HEADLINE_TARGET', 'pareto_front', 'load_models', 'streaming_macs', 'read_quality', 'stream_results',
+           'read_chapter_metrics', 'baseline_record', 'collect', 'read_peer', 'setting', 'comparison_table',
+           'stream_table', 'to_markdown', 'plot_tradeoffs', 'plot_latency', 'plot_stream_curves', 'save_comparison']
 
 # %% ../nbs/07_comparison.ipynb #25dcd311
 def _get(row: dict, key):
@@ -59,22 +59,16 @@ def read_quality(artifacts) -> dict[tuple[str, str], dict]:
     if not path.exists(): raise FileNotFoundError(f"{path} not found: run the quantization chapter (06_quantization) first")
     rows = json.loads(path.read_text()).get("rows")
     if not isinstance(rows, list): raise ValueError(f"{path}: expected a 'rows' list (one row per model and precision)")
-    keep = ("macs", "params", "val_au_fa_fr", "val_roc_auc", "real", "test", "checkpoint_sha256")
+    keep = ("macs", "params", "val_au_fa_fr", "val_roc_auc", "real", "test", "checkpoint_sha256") + STREAM_KEYS
     return {(r["name"], r["precision"]): {k: r.get(k) for k in keep} for r in rows}
 
 # %% ../nbs/07_comparison.ipynb #b7998070
-def detection_metrics(metrics: dict | None) -> list[dict]:
-    "One row per stream set and mode of the streaming chapter's long-audio results (hit rate, FA/h, miss rate at 1 FA/h)."
-    rows = []
-    for stream_set, by_mode in (((metrics or {}).get("long_audio") or {}).get("results") or {}).items():
-        for mode, r in by_mode.items():
-            fixed, target, held = r.get("at", {}).get("fixed", {}), r.get("at_target", {}), r.get("at", {}).get("synthetic_1fa_h", {})
-            rows.append(dict(stream_set=stream_set, mode=mode, hours=r.get("hours"), n_keywords=r.get("n_keywords"),
-                             threshold=fixed.get("threshold"), hit_rate=fixed.get("hit_rate"),
-                             false_alarms_per_hour=fixed.get("fa_per_hour"), miss_rate_at_1fa_h=target.get("miss_rate"),
-                             threshold_at_1fa_h=target.get("threshold"), target_fa_per_hour=target.get("target_fa_per_hour"),
-                             held_out_hit_rate=held.get("hit_rate"), held_out_false_alarms_per_hour=held.get("fa_per_hour")))
-    return rows
+STREAM_KEYS = ("stream_val", "stream_test", "stream_real")
+
+def stream_results(metrics: dict | None, mode: str) -> dict:
+    "The stream benchmark of one streaming mode from the detection chapter's metrics (`modes/<mode>/stream_*`); {} when absent."
+    r = ((metrics or {}).get("modes") or {}).get(mode) or {}
+    return {k: r[k] for k in STREAM_KEYS if k in r}
 
 def read_chapter_metrics(artifacts, chapter: str, checkpoint_sha256: str) -> dict | None:
     "`{artifacts}/{chapter}/metrics.json` if it measured the checkpoint with that hash; None (and a message) when absent."
@@ -113,12 +107,13 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
     models = load_models(artifacts)
     records = []
     for (name, precision), m in models.items():
-        r = dict(name=name, precision=precision, mode="clip", arch=_arch(m.config), **footprint(m), detection=[])
+        r = dict(name=name, precision=precision, mode="clip", arch=_arch(m.config), **footprint(m))
         q = quality.get((name, precision))
         if q is None: print(f"{qpath}: no row for {name} {precision}; its quality is left empty (re-run 06_quantization)")
         else: _check_quality(q, hashes[name], qpath, f"{name} {precision}")
         q = q or {}
-        r.update(val_au_fa_fr=q.get("val_au_fa_fr"), val_roc_auc=q.get("val_roc_auc"), real=q.get("real") or {}, test=q.get("test"))
+        r.update(val_au_fa_fr=q.get("val_au_fa_fr"), val_roc_auc=q.get("val_roc_auc"), real=q.get("real") or {}, test=q.get("test"),
+                 **{k: q[k] for k in STREAM_KEYS if q.get(k) is not None})
         records.append(r)
     timings = interleaved_latency(models, repeats=latency_repeats, min_run_time=min_run_time)
     streamers = {(*k, "stateful"): StreamingCRNN(m, W) for k, m in models.items()}
@@ -130,19 +125,20 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
     for r in records:
         r["latency"], r["step_latency"] = timings[r["name"], r["precision"]], steps[r["name"], r["precision"], "stateful"]
         r["decision_s"] = next(l["median_s"] for l in r["latency"] if (l["batch"], l["features"]) == (1, True))
-    base, detection = baseline_record(records), detection_metrics(detection)
+    base = baseline_record(records)
     for mode in ("stateful", "windowed"):
         step = steps["baseline", "float", mode]
         net, fe = streaming_macs(models["baseline", "float"], W, mode), front_end_macs(base["arch"]["stride"][1])  # the frames one step completes
-        records.append(dict(base, mode=mode, macs=net, macs_front_end=fe, macs_total=net + fe, max_window_length=W,
+        rec = {k: v for k, v in base.items() if k not in STREAM_KEYS}
+        records.append(dict(rec, mode=mode, macs=net, macs_front_end=fe, macs_total=net + fe, max_window_length=W,
                             latency=[], step_latency=step, decision_s=step["median_s"], val_au_fa_fr=None, val_roc_auc=None, test=None,
-                            real={}, detection=[d for d in detection if d["mode"] == mode]))
+                            real={}, **stream_results(detection, mode)))
     if peer := read_peer(artifacts): records.append(peer)
     return add_ratios(records, baseline_record(records))
 
 def read_peer(artifacts) -> dict | None:
     "The peer system's record from `{artifacts}/peer/metrics.json` (04b), if it scored the baseline's split as it is now."
-    path, split = Path(artifacts) / "peer" / "metrics.json", Path(artifacts) / "baseline" / "split.csv"
+    path, split = Path(artifacts) / "peer" / "metrics.json", Path(artifacts) / "split.csv"
     if not path.exists(): print(f"peer metrics not found: {path} (run 04b_peer); no peer row"); return None
     m = json.loads(path.read_text())
     if m.get("split_sha256") != file_sha256(split):
@@ -150,9 +146,11 @@ def read_peer(artifacts) -> dict | None:
     return dict(name=m["name"], precision="peer", mode="peer", arch=None, macs=None, macs_front_end=None, macs_total=None,
                 bytes=m["bytes"], params=None, tensor_bytes=None, latency=[], step_latency=None, decision_s=m["decision_s"],
                 val_au_fa_fr=m["validation"]["au_fa_fr"], val_roc_auc=m["validation"]["roc_auc"], real=m.get("real") or {},
-                test=m.get("test"), detection=[])
+                test=m.get("test"), **{k: m[k] for k in STREAM_KEYS if k in m})
 
 # %% ../nbs/07_comparison.ipynb #cb4d149f
+HEADLINE_TARGET = "0.5"   # false alarms per keyword-free hour of the table's stream columns
+
 def setting(r: dict) -> str:
     "A record's short label, e.g. `kd-h16 int8` or `baseline float stateful stream`."
     if r["mode"] == "peer": return f"{r['name']} (peer)"
@@ -167,21 +165,34 @@ def _fmt(v, spec: str) -> str:
     if isinstance(v, float) and math.isinf(v): return "inf"
     return format(v, spec)
 
+def _at(r: dict, stream: str = "stream_test", target: str = HEADLINE_TARGET) -> dict:
+    return ((r.get(stream) or {}).get("at") or {}).get(target) or {}
+
+def _frr_cell(p: dict) -> str:
+    "FRR with its interval ('0.12 [0.08, 0.18]'), 'unreachable' when validation found no threshold, '-' when absent."
+    if p.get("reachable") is False: return "unreachable"
+    if p.get("frr") is None or p["frr"] != p["frr"]: return "-"
+    lo, hi = p["frr_interval"]
+    return f"{p['frr']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+def _fa_cell(p: dict) -> str:
+    "False alarms per keyword-free hour with the count and the hours, e.g. '0.40 (4 in 10.0 h)'."
+    if p.get("false_alarms") is None or p.get("fa_per_hour") is None or p["fa_per_hour"] != p["fa_per_hour"]: return "-"
+    return f"{p['fa_per_hour']:.2f} ({p['false_alarms']} in {p['keyword_free_hours']:.2f} h)"
+
 def _cells(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     "Header and string cells of the comparison table."
     real = sorted({k for r in records for k in r["real"]})
-    streams = list(dict.fromkeys(d["stream_set"] for r in records for d in r.get("detection", [])))
     head = ["setting", "params", "MACs", "MACs + front end", "e2e MACs x", "bytes", "MACs x", "bytes x", "ms/decision", "speed-up", "val au_fa_fr", "quality",
-            "test au_fa_fr", "test ROC-AUC", "test FRR@1%FAR"] + [f"{_real_name(k)} au_fa_fr" for k in real] + [f"{s} {c}" for s in streams for c in ("FA/h", "miss@1FA/h")]
-    def det(r, s):
-        return next((d for d in r.get("detection", []) if d["stream_set"] == s), {})
+            "test au_fa_fr", "test ROC-AUC", "test FRR@1%FAR"] + [f"{_real_name(k)} au_fa_fr" for k in real] + \
+           [f"test FRR@{HEADLINE_TARGET}FA/h", "test FA/h there"]
     rows = [[setting(r), _fmt(r["params"], ","), _fmt(r["macs"], ","), _fmt(r.get("macs_total"), ","),
              _fmt(r.get("macs_total_ratio"), ".1f"), _fmt(r["bytes"], ","), _fmt(r.get("macs_ratio"), ".1f"),
              _fmt(r.get("bytes_ratio"), ".1f"), _fmt(1e3 * r["decision_s"], ".3f"), _fmt(r.get("decision_speedup"), ".2f"),
              _fmt(r["val_au_fa_fr"], ".5f"), _fmt(r.get("quality"), ".2f"), _fmt((r.get("test") or {}).get("au_fa_fr"), ".5f"),
              _fmt((r.get("test") or {}).get("roc_auc"), ".4f"), _frr(r.get("test"))]
             + [_fmt(r["real"].get(k, {}).get("au_fa_fr"), ".5f") for k in real]
-            + [_fmt(det(r, s).get(c), f) for s in streams for c, f in (("false_alarms_per_hour", ".2f"), ("miss_rate_at_1fa_h", ".3f"))]
+            + [_frr_cell(_at(r)), _fa_cell(_at(r))]
             for r in records]
     return head, rows
 
@@ -199,20 +210,25 @@ def comparison_table(records: list[dict]) -> str:
     line = lambda cells: "  ".join(c.ljust(n) if i == 0 else c.rjust(n) for i, (c, n) in enumerate(zip(cells, w)))
     return "\n".join([line(head), "  ".join("-" * n for n in w)] + [line(r) for r in rows])
 
+def stream_table(records: list[dict]) -> str:
+    "Markdown: per record with stream figures and per target, the threshold chosen on validation and what it gives on test and real speech."
+    md = ["| setting | target FA/h | threshold (chosen on validation) | test FRR [95% CI] | test FA/h (false alarms in keyword-free hours) "
+          "| real FRR [95% CI] | real running speech: FA/h (false alarms in hours) |", "|---|--:|--:|--:|--:|--:|--:|"]
+    for r in records:
+        for target, p in ((r.get("stream_test") or {}).get("at") or {}).items():
+            thr = "unreachable" if p.get("reachable") is False else (_fmt(p.get("kws_threshold"), ".0e") + " (kws)" if "kws_threshold" in p
+                                                                    else _fmt(p.get("threshold"), ".6g"))
+            real = _at(r, "stream_real", target)
+            md.append(f"| {setting(r)} | {target} | {thr} | {_frr_cell(p)} | {_fa_cell(p)} | {_frr_cell(real) if real else '-'} | "
+                      f"{_fa_cell(real) if real else '-'} |")
+    return "\n".join(md)
+
 def to_markdown(records: list[dict]) -> str:
-    "GitHub markdown: the comparison table, and the streaming detection figures when there are any."
+    "GitHub markdown: the comparison table, and the stream benchmark table when any record has stream figures."
     head, rows = _cells(records)
     md = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["--:"] * (len(head) - 1)) + "|"]
     md += ["| " + " | ".join(r) + " |" for r in rows]
-    det = [(r, d) for r in records for d in r.get("detection", [])]
-    if det:
-        md += ["", "| setting | stream set | hours | keywords | threshold | hit rate | false alarms / hour | miss rate at 1 FA/h "
-               "(threshold) | at the synthetic 1-FA/h threshold: hit rate, FA/h |", "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
-        md += [f"| {setting(r)} | {d['stream_set']} | {_fmt(d['hours'], '.2f')} | {_fmt(d['n_keywords'], 'd')} | "
-               f"{_fmt(d['threshold'], '.3g')} | {_fmt(d['hit_rate'], '.3f')} | {_fmt(d['false_alarms_per_hour'], '.2f')} | "
-               f"{_fmt(d['miss_rate_at_1fa_h'], '.3f')} ({_fmt(d['threshold_at_1fa_h'], '.3g')}) | "
-               + (f"{_fmt(d['held_out_hit_rate'], '.3f')}, {_fmt(d['held_out_false_alarms_per_hour'], '.2f')}"
-                  if d["held_out_hit_rate"] is not None else "-") + " |" for r, d in det]
+    if any(r.get("stream_test") for r in records): md += ["", stream_table(records)]
     return "\n".join(md)
 
 # %% ../nbs/07_comparison.ipynb #305bd5a5
@@ -283,6 +299,32 @@ def plot_latency(records: list[dict], path=None):
     if path is not None: fig.savefig(path, dpi=120)
     return fig
 
+# %% ../nbs/07_comparison.ipynb #0a5ffb8d
+def _finite(v) -> bool: return v is not None and v == v and not math.isinf(v)
+
+def plot_stream_curves(records: list[dict], path=None, stream: str = "stream_test"):
+    "FRR vs false alarms per keyword-free hour on `stream` for every record that has its curve; validation-chosen points ringed."
+    rows = [r for r in records if (r.get(stream) or {}).get("curve")]
+    if not rows: raise ValueError(f"plot_stream_curves: no record has a {stream} curve")
+    fig, ax = plt.subplots(figsize=(8.5, 5.2))
+    for i, r in enumerate(rows):
+        pts = [(max(c["fa_per_hour"], 0.01), c["frr"]) for c in sorted(r[stream]["curve"], key=lambda c: c["threshold"])
+               if _finite(c.get("fa_per_hour")) and _finite(c.get("frr"))]
+        if not pts: continue
+        peer = r["mode"] == "peer"
+        ls = "-" if peer or (r["mode"] == "clip" and r["precision"] == "float") else ("--" if r["mode"] == "clip" else ":")
+        line, = ax.plot(*zip(*pts), ls, color="k" if peer else plt.cm.tab10(i % 10), lw=2 if peer else 1.2, label=setting(r))
+        for q in r[stream]["at"].values():
+            if q.get("reachable") and _finite(q.get("fa_per_hour")) and _finite(q.get("frr")):
+                ax.plot(max(q["fa_per_hour"], 0.01), q["frr"], "o", mfc="none", ms=8, color=line.get_color())
+    ax.set_xscale("log"); ax.set_xlim(0.01, 1e3); ax.set_ylim(-0.02, 1.02); ax.grid(alpha=0.3, which="both")
+    ax.set_xlabel(f"false alarms per keyword-free hour ({stream.replace('stream_', '')} streams; 0 drawn at 0.01)")
+    ax.set_ylabel("false-rejection rate (miss rate)")
+    ax.set_title("rings: thresholds chosen on the validation streams for each target FA/h", fontsize=9)
+    ax.legend(fontsize=6.5, ncol=2, loc="upper right"); fig.tight_layout()
+    if path is not None: fig.savefig(path, dpi=120)
+    return fig
+
 # %% ../nbs/07_comparison.ipynb #df23aac3
 def _json_safe(v):
     if isinstance(v, float) and not math.isfinite(v): return None
@@ -300,6 +342,10 @@ def save_comparison(records: list[dict], out_dir, quality_factor: float = 1.1, *
     for real_set in sorted({k for r in clip for k in r["real"]}):
         paths[f"tradeoffs_{_real_name(real_set)}"] = p = out / f"au_fa_fr_{_real_name(real_set)}_vs_macs_and_bytes.png"
         plt.close(plot_tradeoffs(records, p, quality_factor, real_set))
+    for stream in ("stream_test", "stream_real"):
+        if any((r.get(stream) or {}).get("curve") for r in records):
+            paths[f"curves_{stream}"] = p = out / f"frr_vs_fa_per_hour_{stream.replace('stream_', '')}.png"
+            plt.close(plot_stream_curves(records, p, stream))
     paths["table"].write_text(to_markdown(records) + "\n")
     best = best_compressed([r for r in clip if r["quality"] is not None], quality_factor)
     fronts = {k: [setting(clip[i]) for i in pareto_front(clip, k, "val_au_fa_fr")] for k in ("macs", "bytes")}

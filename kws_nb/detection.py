@@ -53,7 +53,7 @@ def make_long_stream(keyword_clips: list[Tensor], other_clips: list[Tensor], noi
     noise = noise * speech_rms / (noise.pow(2).mean().sqrt().clamp(min=1e-8) * 10 ** (snr_db / 20))
     return (speech + noise).clamp(-1, 1), spans
 
-# %% ../nbs/04a_detection.ipynb #dc5d44e1
+# %% ../nbs/04a_detection.ipynb #146d4594
 def librispeech_stream(root, gap_s: float = 0.5) -> dict | None:
     "The keyword-free LibriSpeech sample under `root/librispeech_sample` as one stream dict (audio, no spans); None if absent."
     folder = Path(root) / "librispeech_sample"
@@ -90,7 +90,7 @@ def stream_sets(stream_dir, shared_data=None, keyword: str = "sheila", real_seco
         sets["real"] = ([libri] if libri else [], real_keyword_streams(root, keyword, real_seconds, n_real, keyword_every, snr_db, seed))
     return sets
 
-# %% ../nbs/04a_detection.ipynb #337a794d
+# %% ../nbs/04a_detection.ipynb #59453746
 def stream_probabilities(streamer: StreamingCRNN, audio: Tensor, chunk_samples: int = 16000) -> tuple[np.ndarray, np.ndarray]:
     "Keyword probabilities and their stream times (s) of `audio` streamed in chunks (the streamer is reset first)."
     streamer.reset()
@@ -144,7 +144,7 @@ def offline_stream_probabilities(model: CRNN, audio: Tensor | None, mode: str = 
         results.append((probs.numpy().astype(np.float64), probe.output_times(0, x.shape[0]).numpy()))
     return results[0] if single else results
 
-# %% ../nbs/04a_detection.ipynb #81817f7e
+# %% ../nbs/04a_detection.ipynb #1afc7a73
 _job = None   # (model, streams, mode, window, chunk) for forked workers: inherited, never pickled
 
 def _streamed(i: int):
@@ -175,7 +175,7 @@ def stream_tracks(model: nn.Module, streams: list[dict], mode: str = "stateful",
     return [dict(name=s.get("name", ""), probs=p, times=t, spans=[tuple(x) for x in s["spans"]], seconds=s["seconds"])
             for s, (p, t) in zip(streams, res)]
 
-# %% ../nbs/04a_detection.ipynb #f454b37f
+# %% ../nbs/04a_detection.ipynb #fae8fe9e
 THRESHOLDS = tuple(np.unique(np.concatenate([np.linspace(0.0, 1.0, 201), 1 - np.logspace(-8, -2, 61)])).tolist())
 
 def track_events(track: dict, threshold: float, smooth_frames: int = 3, refractory_s: float = 1.0) -> list[float]:

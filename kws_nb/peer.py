@@ -4,17 +4,18 @@
 
 # %% ../nbs/04b_peer.ipynb #e7924797
 from __future__ import annotations
-import os, time
+import tempfile, time
+from multiprocessing import get_context
 from pathlib import Path
 import numpy as np
 import torch
-from .data import SAMPLE_RATE
+from .data import SAMPLE_RATE, load_audio
 
 # %% auto #0
-__all__ = ['THRESHOLDS', 'PocketSphinxSpotter', 'model_bytes', 'decision_seconds']
+__all__ = ['THRESHOLDS', 'PocketSphinxSpotter', 'model_bytes', 'decision_seconds', 'peer_tracks', 'grid_events']
 
-# %% ../nbs/04b_peer.ipynb #8944f91d
-THRESHOLDS = tuple(10.0 ** k for k in range(-60, 61, 2))   # kws_threshold grid, ascending
+# %% ../nbs/04b_peer.ipynb #1c753852
+THRESHOLDS = tuple(10.0 ** k for k in range(-30, 31, 2))   # kws_threshold grid, ascending
 
 def _pcm(audio) -> bytes:
     "16-bit little-endian PCM bytes of float audio in [-1, 1] (tensor or array)."
@@ -22,50 +23,43 @@ def _pcm(audio) -> bytes:
     return (np.clip(x, -1, 1) * 32767).round().astype("<i2").tobytes()
 
 class PocketSphinxSpotter:
-    "PocketSphinx keyphrase search at each grid threshold; `fires(clip, k)`, `score(clip)`, or `step(chunk)` on a stream."
-    def __init__(self, keyphrase: str = "sheila", threshold: float = 1e-20, grid=THRESHOLDS, sample_rate: int = SAMPLE_RATE):
+    "PocketSphinx keyphrase search at every grid threshold in one pass: `detections(audio)`, `score(clip)`, `events(audio)`."
+    def __init__(self, keyphrase: str = "sheila", grid=THRESHOLDS, sample_rate: int = SAMPLE_RATE):
         from pocketsphinx import Decoder
-        self.decoder = Decoder(keyphrase=keyphrase, kws_threshold=float(threshold), samprate=sample_rate, loglevel="FATAL")
-        if self.decoder.lookup_word(keyphrase) is None: raise ValueError(f"PocketSphinx's dictionary has no word {keyphrase!r}")
-        self.keyphrase, self.grid, self.sample_rate, self.threshold = keyphrase, tuple(grid), sample_rate, float(threshold)
-        for k, t in enumerate(self.grid):
-            self.decoder.config["kws_threshold"] = float(t); self.decoder.add_keyphrase(f"grid{k}", keyphrase)
-        self.decoder.config["kws_threshold"] = self.threshold; self.decoder.add_keyphrase("stream", keyphrase)
-        self.started = False
-        self.reset()
+        self.decoder = Decoder(samprate=sample_rate, loglevel="FATAL")
+        pron = self.decoder.lookup_word(keyphrase)
+        if pron is None: raise ValueError(f"PocketSphinx's dictionary has no word {keyphrase!r}")
+        self.keyphrase, self.grid, self.sample_rate = keyphrase, tuple(grid), sample_rate
+        for k in range(len(self.grid)): self.decoder.add_word(f"kwsgrid{k}", pron, k == len(self.grid) - 1)
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "grid.kws").write_text("".join(f"kwsgrid{k} /{t:.1e}/\n" for k, t in enumerate(self.grid)))
+            self.decoder.add_kws("grid", str(Path(d) / "grid.kws"))
+        self.decoder.activate_search("grid")
+        self.cmn = self.decoder.get_cmn()   # the cepstral mean adapts utterance to utterance: every decode starts here
 
-    def fires(self, clip, k: int) -> bool:
-        "Whether the whole `clip` (float audio at `sample_rate`) holds the keyphrase at grid threshold `k`."
-        self._stop(); self.decoder.activate_search(f"grid{k}")
-        self.decoder.start_utt(); self.decoder.process_raw(_pcm(clip), False, True); self.decoder.end_utt()
-        return self.decoder.hyp() is not None
+    def detections(self, audio, chunk_samples: int = 16000) -> list[tuple[int, float]]:
+        "(grid index, stream time s of the phrase's end) of every detection in one pass over `audio`."
+        pcm = _pcm(audio)
+        self.decoder.set_cmn(self.cmn); self.decoder.start_utt()
+        for i in range(0, len(pcm), 2 * chunk_samples): self.decoder.process_raw(pcm[i:i + 2 * chunk_samples], False, False)
+        self.decoder.end_utt()
+        if self.decoder.hyp() is None: return []
+        frame_s = 1 / self.decoder.config["frate"]
+        return sorted((int(s.word.strip()[len("kwsgrid"):]), (s.end_frame + 1) * frame_s) for s in self.decoder.seg())
 
     def score(self, clip) -> float:
-        "The share of the grid at which `clip` fires (bisection on the largest such threshold), in [0, 1]."
-        lo, hi = 0, len(self.grid)               # fires at every k < lo, at none >= hi
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.fires(clip, mid): lo = mid + 1
-            else: hi = mid
-        return lo / len(self.grid)
+        "The share of the grid at which `clip` fires, in [0, 1]."
+        return max((k + 1 for k, _ in self.detections(clip)), default=0) / len(self.grid)
 
-    def _stop(self):
-        if self.started: self.decoder.end_utt(); self.started = False
+    def events(self, audio, refractory_s: float = 1.0) -> dict[int, list[float]]:
+        "{grid index: event times (s)} of `audio`, each threshold's detections at least `refractory_s` apart."
+        out = {}
+        for k, t in self.detections(audio):
+            ev = out.setdefault(k, [])
+            if not ev or t - ev[-1] >= refractory_s: ev.append(t)
+        return out
 
-    def reset(self):
-        "Start a new stream at `threshold`."
-        self._stop(); self.decoder.activate_search("stream"); self.decoder.start_utt(); self.started, self.n_samples = True, 0
-
-    def step(self, chunk) -> list[float]:
-        "Feed a chunk of the stream; the stream times (s) at which the keyphrase fired (the search restarts after each)."
-        if not self.started: self.reset()
-        self.decoder.process_raw(_pcm(chunk), False, False)
-        self.n_samples += len(chunk)
-        if self.decoder.hyp() is None: return []
-        self.decoder.end_utt(); self.decoder.start_utt()
-        return [self.n_samples / self.sample_rate]
-
-# %% ../nbs/04b_peer.ipynb #67e0ee0b
+# %% ../nbs/04b_peer.ipynb #6440614d
 def model_bytes() -> int:
     "Bytes of the PocketSphinx files a keyphrase spotter loads: the en-us acoustic model and the pronunciation dictionary."
     from pocketsphinx import get_model_path
@@ -74,8 +68,32 @@ def model_bytes() -> int:
     return sum(p.stat().st_size for p in files)
 
 def decision_seconds(spotter: PocketSphinxSpotter, clip, repeats: int = 20) -> float:
-    "Median CPU seconds to decode one clip at one threshold (one thread)."
+    "Median CPU seconds to decode one clip (one thread)."
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter(); spotter.fires(clip, len(spotter.grid) // 2); times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); spotter.detections(clip); times.append(time.perf_counter() - t0)
     return float(np.median(times))
+
+# %% ../nbs/04b_peer.ipynb #5e7c459f
+_job = None   # (keyphrase, grid, refractory, streams) for forked workers: inherited, never pickled
+
+def _decode(i: int) -> dict:
+    keyphrase, grid, refractory_s, streams = _job
+    s = streams[i]
+    audio = s["audio"] if "audio" in s else load_audio(s["path"])
+    ev = PocketSphinxSpotter(keyphrase, grid).events(audio, refractory_s)
+    return dict(name=s.get("name", ""), events=ev, spans=[tuple(x) for x in s["spans"]], seconds=audio.numel() / SAMPLE_RATE)
+
+def peer_tracks(streams: list[dict], keyphrase: str = "sheila", grid=THRESHOLDS, refractory_s: float = 1.0, workers: int = 1) -> list[dict]:
+    "Event tracks ({grid index: times}, spans, seconds) of PocketSphinx on `streams`, one decode each."
+    global _job
+    _job = (keyphrase, tuple(grid), refractory_s, streams)
+    try:
+        if workers > 1 and len(streams) > 1:
+            with get_context("fork").Pool(min(workers, len(streams))) as pool: return pool.map(_decode, range(len(streams)), chunksize=1)
+        return [_decode(i) for i in range(len(streams))]
+    finally: _job = None
+
+def grid_events(track: dict, k) -> list[float]:
+    "The events of a PocketSphinx track at grid index `k` (the 'threshold' of `stream_benchmark`)."
+    return track["events"].get(int(k), [])

@@ -47,6 +47,18 @@ def results_section(artifacts) -> str:
         out.append("Split by source speaker: " + "; ".join(
             f"{k} {v['clips']:,} clips ({v['keyword']} keyword) from {v['sources']} sources, the largest {v['max_source_share']:.0%}"
             for k, v in split.items()) + f". {base.get('excluded_evaluation_clips', 0)} clips of the real evaluation sets excluded.")
+    streams, det = _read(a / "streams" / "summary.json"), _read(a / "detection" / "metrics.json")
+    if streams:
+        sides = streams["sides"]
+        out.append("Stream benchmark (synthetic running speech, `01a_streams`): " + "; ".join(
+            f"{k} {sides[k]['negative_hours']:.2f} keyword-free h and {sides[k]['n_keywords']} keywords in {sides[k]['positive_hours']:.2f} h "
+            f"from {sides[k]['sources']} held-out sources (the largest {sides[k]['max_source_share']:.0%})" for k in ("val", "test") if k in sides)
+            + ". Thresholds for 0.1, 0.5 and 1 false alarm per keyword-free hour are chosen on the validation streams; test and real"
+            " speech are reported at them.")
+    real = ((det or {}).get("modes") or {}).get("stateful", {}).get("stream_real")
+    if real: out.append(f"Real speech: {real['n_keywords']} keyword events in {real['positive_hours']:.2f} h of the shared real clips over "
+                        f"real noise (20 recordings reused), and {real['keyword_free_hours']:.2f} h of LibriSpeech read speech streamed "
+                        "whole for false alarms (a count: so few hours cannot pin a rate).")
     v, t = base["validation"], base.get("test") or {}
     out += ["", "**Baseline** (best epoch " + str(base.get("best_epoch")) + ", chosen on validation; threshold "
             f"{v['threshold']:.4g} chosen on validation for {base['target_far']:.0%} FAR):", "",
@@ -58,6 +70,17 @@ def results_section(artifacts) -> str:
         if not r: continue
         out.append(f"| {name} | {r['n']:,} | {r['n_keyword']} | {_ci(r, 'au_fa_fr', '.5f')} | {_ci(r, 'roc_auc')} | "
                    f"{_rate(op)} | {(op or {}).get('far', float('nan')):.4f} |")
+    spread = (base.get("seeds") or {}).get("summary") or {}
+    s_streams = ((det or {}).get("seeds") or {}).get("summary") or {}
+    if spread:
+        n = len(next(iter(spread.values()))["values"])
+        cells = [f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in spread.items() if k in ("test_au_fa_fr", "test_roc_auc", "test_frr")]
+        cells += [f"{k} {v['mean']:.3f} ± {v['sd']:.3f}" for k, v in s_streams.items() if k.startswith("test_frr@") and v["mean"] is not None and v["sd"] is not None]
+        out += ["", f"Baseline over {n} training seeds (mean ± sd; each seed's test figures at its own validation thresholds): " + "; ".join(cells) + "."]
+    for path in sorted(a.glob("students/*/metrics.json")):         # a student trained with several seeds (the headline one)
+        sd = (json.loads(path.read_text()).get("seeds") or {}).get("summary") or {}
+        if sd: out.append(f"Student {path.parent.name} over {len(next(iter(sd.values()))['values'])} seeds: " +
+                          "; ".join(f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in sd.items() if k in ("test_au_fa_fr", "test_roc_auc", "test_frr")) + ".")
     if cmp.get("best_compressed"): out += ["", f"**Best compressed** (chosen on validation, within {cmp['quality_factor']}x of the "
                                             f"baseline's validation au_fa_fr): `{cmp['best_compressed']}`."]
     out += ["", to_markdown(cmp["records"])]

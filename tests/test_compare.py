@@ -39,15 +39,21 @@ def make_run(root: Path, int8=True, streaming=None, stale=False) -> Path:
     return root
 
 
-def _long_audio(hit, fa, miss):
-    "One stream-set-and-mode entry as the long-audio chapter (04a_detection) writes it."
-    return dict(mode="?", hours=0.5, n_keywords=30, at=dict(fixed=dict(threshold=0.5, hit_rate=hit, fa_per_hour=fa)),
-                at_target=dict(threshold=0.9, hit_rate=1 - miss, fa_per_hour=1.0, miss_rate=miss, target_fa_per_hour=1.0))
+def _point(frr, fa, hours):
+    return dict(threshold=0.9, reachable=True, frr=frr, frr_interval=[max(frr - 0.05, 0.0), frr + 0.05], hits=int(300 * (1 - frr)),
+                n_keywords=300, fa_per_hour=fa, false_alarms=round(fa * hours), keyword_free_hours=hours)
 
 
-STREAMING = dict(max_window_length=8, long_audio=dict(results=dict(
-    synthetic=dict(stateful=_long_audio(0.9, 1.5, 0.12), windowed=_long_audio(0.92, 1.0, 0.1)),
-    real=dict(stateful=_long_audio(0.6, 7.0, 0.5), windowed=_long_audio(0.65, 6.0, 0.45)))))
+def _streams(frr, fa):
+    "stream_val / stream_test / stream_real as the stream benchmark (04a_detection) writes them."
+    def one(hours, f=frr, a=fa):
+        return dict(keyword_free_hours=hours, n_keywords=300, at={"0.1": _point(f + 0.1, a / 5, hours), "0.5": _point(f, a, hours),
+                                                                 "1.0": _point(f - 0.01, 2 * a, hours)},
+                    curve=[dict(threshold=0.5, frr=0.01, fa_per_hour=40.0), dict(threshold=0.9, frr=f, fa_per_hour=a)])
+    return dict(stream_val=one(5.0), stream_test=one(10.0), stream_real=one(0.87, frr + 0.2, 3 * fa))
+
+
+STREAMING = dict(max_window_length=8, modes=dict(stateful=_streams(0.12, 0.3), windowed=_streams(0.1, 0.5)))
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +77,7 @@ def test_collect_measures_every_model_and_writes_the_comparison(run, tmp_path):
     stateful, windowed = records[-2:]
     assert stateful["macs"] == streaming_macs(CRNN(CONFIGS["baseline"]), 8) and stateful["max_window_length"] == 8
     assert windowed["macs"] == streaming_macs(CRNN(CONFIGS["baseline"]), 8, "windowed") > stateful["macs"]
-    assert [(d["stream_set"], d["mode"]) for d in stateful["detection"]] == [("synthetic", "stateful"), ("real", "stateful")]
-    assert (windowed["detection"][1]["false_alarms_per_hour"], windowed["detection"][1]["miss_rate_at_1fa_h"]) == (6.0, 0.45)
+    assert stateful["stream_test"]["at"]["0.5"]["frr"] == 0.12 and windowed["stream_real"]["at"]["0.5"]["false_alarms"] == 1
     assert records[0]["quality"] == 1.0 and records[2]["quality"] == math.inf   # baseline au_fa_fr 0, student's > 0
 
     paths = save_comparison(records, tmp_path / "comparison", 1.1, min_run_time=0.01)
@@ -82,8 +87,9 @@ def test_collect_measures_every_model_and_writes_the_comparison(run, tmp_path):
     heavier = max(records[:2], key=lambda r: r["bytes"])                            # same au_fa_fr, more bytes: dominated
     assert f"baseline {heavier['precision']}" not in m["pareto_front"]["bytes"]
     table = paths["table"].read_text()
-    assert table.startswith("| setting | params | MACs |") and table.splitlines()[0].endswith("| real FA/h | real miss@1FA/h |")
-    assert "| baseline float windowed stream | real | 0.50 | 30 | 0.5 | 0.650 | 6.00 | 0.450 (0.9) | - |" in table
+    assert table.startswith("| setting | params | MACs |") and table.splitlines()[0].endswith("| test FRR@0.5FA/h | test FA/h there |")
+    assert "| baseline float windowed stream | 0.5 | 0.9 | 0.100 [0.050, 0.150] | 0.50 (5 in 10.00 h) | 0.300 [0.250, 0.350] | 1.50 (1 in 0.87 h) |" in table
+    assert m["records"][-1]["stream_test"]["at"]["1.0"]["false_alarms"] == 10 and paths["curves_stream_test"].stat().st_size > 20_000
     assert len(comparison_table(records).splitlines()) == 10 and to_markdown(records) + "\n" == table
     for key in ("tradeoffs", "latency", "tradeoffs_v0.01"):
         assert paths[key].suffix == ".png" and paths[key].stat().st_size > 20_000
@@ -93,7 +99,7 @@ def test_missing_streaming_metrics_and_int8_files_are_said(tmp_path, capsys):
     records = collect(make_run(tmp_path, int8=False), min_run_time=0.01, latency_repeats=1)
     out = capsys.readouterr().out
     assert "detection metrics not found" in out and out.count("checkpoint_int8.pt not found") == 3
-    assert [r["precision"] for r in records] == ["float"] * 5 and records[-1]["detection"] == records[-2]["detection"] == []
+    assert [r["precision"] for r in records] == ["float"] * 5 and "stream_test" not in records[-1] and "stream_test" not in records[-2]
 
 
 def test_quality_from_other_checkpoints_fails(tmp_path):

@@ -43,8 +43,9 @@ def test_every_chapter_names_the_checkpoint_it_measured(ci_run):
     assert json.loads((ci_run / "baseline" / "metrics.json").read_text())["checkpoint"]["sha256"] == base
     for chapter in ("streaming", "detection"):
         assert json.loads((ci_run / chapter / "metrics.json").read_text())["checkpoint_sha256"] == base, chapter
-    assert "long_audio" in json.loads((ci_run / "detection" / "metrics.json").read_text())
-    assert "long_audio" not in json.loads((ci_run / "streaming" / "metrics.json").read_text())   # one file per chapter
+    det = json.loads((ci_run / "detection" / "metrics.json").read_text())
+    assert set(det["modes"]) == {"stateful", "windowed"} and "modes" not in json.loads((ci_run / "streaming" / "metrics.json").read_text())
+    assert [r["seed"] for r in det["seeds"]["runs"]] == [3407, 3408]                # every seed of the training chapter, on the streams
     rows = json.loads((ci_run / "quantization" / "metrics.json").read_text())["rows"]
     for r in rows:
         ck = ci_run / ("baseline" if r["name"] == "baseline" else f"students/{r['name']}") / "checkpoint.pt"
@@ -71,6 +72,32 @@ def test_comparison_reports_end_to_end_cost_and_intervals(ci_run):
     assert lo <= base["validation"]["roc_auc"] <= hi
     op = base["validation"]["at_threshold"]
     assert op["frr_interval"][0] <= op["frr"] <= op["frr_interval"][1]
+
+
+def test_stream_benchmark_chooses_on_validation_and_reports_test(ci_run):
+    "Thresholds for each target FA/h come from the validation streams; test and real carry the names a reader looks for."
+    from kws_nb.data import SpeechCommands, read_split_csv, assert_disjoint
+    streams = json.loads((ci_run / "streams" / "summary.json").read_text())
+    assert streams["sides"]["val"]["negative_hours"] >= 0.02 and streams["sides"]["test"]["n_keywords"] >= 6
+    ds = SpeechCommands(ci_run / "data" / "synthetic_speech_commands")
+    assert_disjoint(ds, read_split_csv(ds, ci_run / "split.csv"))                 # the run's one split, by source speaker
+    cmp = json.loads((ci_run / "comparison" / "metrics.json").read_text())
+    recs = {(r["name"], r["precision"], r["mode"]): r for r in cmp["records"]}
+    for key in [k for k in recs if k[2] in ("clip", "peer", "stateful")]:
+        r = recs[key]
+        st, sv = r["stream_test"], r["stream_val"]
+        assert st["keyword_free_hours"] > 0 and st["n_keywords"] > 0, key
+        assert set(st["at"]) == {"0.1", "0.5", "1.0"}, key
+        for target, p in st["at"].items():
+            assert p["threshold"] == sv["at"][target]["threshold"], key            # chosen on validation, applied to test
+            if p["threshold"] is not None:
+                assert {"frr", "fa_per_hour", "false_alarms"} <= set(p) and p["false_alarms"] == round(p["fa_per_hour"] * st["keyword_free_hours"]), key
+                assert sv["at"][target]["fa_per_hour"] <= float(target), key
+    assert ("pocketsphinx", "peer", "peer") in recs and ("kd-planner-best", "float", "clip") in recs and ("kd-seed-pick", "int8", "clip") in recs
+    base = json.loads((ci_run / "baseline" / "metrics.json").read_text())
+    assert [r["seed"] for r in base["seeds"]["runs"]] == [3407, 3408] and base["seeds"]["summary"]["test_au_fa_fr"]["values"]
+    head = json.loads((ci_run / "students" / "kd-planner-best" / "metrics.json").read_text())
+    assert len(head["seeds"]["runs"]) == 2
 
 
 def test_report_command_rewrites_only_the_readme_results(ci_run, tmp_path):
