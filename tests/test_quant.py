@@ -12,6 +12,8 @@ from kws_nb.profiling import macs, size_bytes, num_params, tensor_bytes, latency
 from kws_nb.quant import quantize, save_quantized, load_quantized, quantized_state_dict
 from kws_nb.model import load_checkpoint
 from kws_nb.train import evaluate_real, train
+from kws_nb.tts import find_engines
+from kws_nb.streams import generate_streams, tts_sides
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_STUDENT = dict(hidden_size=16, cnn_out_channels=4, kernel_size=(10, 20), stride=(5, 10))
@@ -111,16 +113,20 @@ def toy_artifacts(tmp_path_factory):
     data = make_toy_speech_commands(root / "data", speakers=tuple(f"s{i}" for i in range(6)), per_speaker=2)
     ds = SpeechCommands(data)
     art = root / "artifacts"
-    tr, va, te = speaker_split(ds, 0.3, 0.2, csv_path=art / "baseline" / "split.csv")
+    tr, va, te = speaker_split(ds, 0.3, 0.2, csv_path=art / "split.csv")
     train(TaskConfig(num_epochs=1, augment=False), ds, tr, ds, va, art / "baseline", progress=False)
     train(TaskConfig(num_epochs=1, augment=False, **SEED_STUDENT), ds, tr, ds, va, art / "students" / "h16-c4", progress=False)
+    eng = find_engines(["espeak"])                            # a few seconds of validation and test streams for the stream benchmark
+    generate_streams(root / "streams", tts_sides(eng), {"val": (0.005, 3), "test": (0.005, 3)}, stream_seconds=20.0,
+                     engines=["espeak"], noise_seconds=2.0, progress=False)
     return root
 
 
 def test_notebook_real_run_writes_metrics_and_int8_checkpoints(toy_artifacts):
     art, out = toy_artifacts / "artifacts", toy_artifacts / "06.ipynb"
     r = subprocess.run([sys.executable, "-m", "papermill", "06_quantization.ipynb", str(out), "-k", "python3",
-                        "-p", "artifacts", str(art), "-p", "data_dir", str(toy_artifacts / "data"), "-p", "min_run_time", "0.01", "-p", "latency_repeats", "1"],
+                        "-p", "artifacts", str(art), "-p", "data_dir", str(toy_artifacts / "data"), "-p", "stream_dir", str(toy_artifacts / "streams"),
+                        "-p", "min_run_time", "0.01", "-p", "latency_repeats", "1", "-p", "real_stream_seconds", "20.0", "-p", "n_real_streams", "1"],
                        cwd=REPO / "nbs", capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads((art / "quantization" / "metrics.json").read_text())
@@ -135,3 +141,5 @@ def test_notebook_real_run_writes_metrics_and_int8_checkpoints(toy_artifacts):
         fmodel = load_checkpoint(art / ("baseline" if name == "baseline" else f"students/{name}") / "checkpoint.pt")[0]
         assert config == fmodel.config and macs(q) == macs(fmodel)
     assert (art / "quantization" / "tradeoff.png").stat().st_size > 0
+    for row in metrics["rows"]:                               # every model and precision on the stream benchmark
+        assert set(row["stream_test"]["at"]) == {"0.1", "0.5", "1.0"} and row["stream_test"]["n_keywords"] >= 3, row["name"]

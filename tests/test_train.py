@@ -167,8 +167,9 @@ def test_notebook_runs_on_a_toy_dataset(tmp_path):
     pm.execute_notebook(str(REPO / "nbs" / "03_train.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(REPO / "nbs"),
                         kernel_name="python3", progress_bar=False,
                         parameters=dict(artifacts=str(art), data_dir=str(root), num_epochs=1, max_train_clips=30))
-    for name in ("checkpoint.pt", "metrics.json", "training_curves.png", "split.csv"):
+    for name in ("checkpoint.pt", "metrics.json", "training_curves.png"):
         assert (art / "baseline" / name).exists(), name
+    assert (art / "split.csv").exists()                      # the run's split (written here when the streams chapter did not run)
     m = json.loads((art / "baseline" / "metrics.json").read_text())
     assert m["n_train"] == 30 and len(m["history"]) == 1
     assert m["test"]["n"] == m["split"]["test"]["clips"] > 0                      # reported on the held-out test split
