@@ -10,13 +10,13 @@ import matplotlib.pyplot as plt
 import thop
 import torch
 from torch import nn
-from .profiling import attention_context_macs, footprint, front_end_macs, interleaved_latency, macs, step_latency
+from .profiling import attention_context_macs, footprint, front_end_macs, interleaved_latency, macs, step_latency, streaming_macs
 from .model import load_checkpoint, file_sha256
-from .quant import add_ratios, best_compressed, find_checkpoints, latency_key, load_quantized
+from .quant import add_ratios, best_compressed, best_compressed_on_streams, find_checkpoints, latency_key, load_quantized
 from .streaming import StreamingCRNN
 
 # %% auto #0
-__all__ = ['STREAM_KEYS', 'HEADLINE_TARGET', 'pareto_front', 'load_models', 'streaming_macs', 'read_quality', 'stream_results',
+__all__ = ['STREAM_KEYS', 'HEADLINE_TARGET', 'pareto_front', 'load_models', 'read_quality', 'stream_results',
            'read_chapter_metrics', 'baseline_record', 'collect', 'read_peer', 'setting', 'comparison_table',
            'stream_table', 'to_markdown', 'plot_tradeoffs', 'plot_latency', 'plot_stream_curves', 'save_comparison']
 
@@ -41,16 +41,6 @@ def load_models(artifacts) -> dict[tuple[str, str], nn.Module]:
         if q.exists(): models[name, "int8"] = load_quantized(q)[0]
         else: print(f"{q} not found: no int8 {name} (run the quantization chapter, 06_quantization)")
     return models
-
-# %% ../nbs/07_comparison.ipynb #3a741db0
-def streaming_macs(model: nn.Module, max_window_length: int = 11, mode: str = "stateful") -> int:
-    "MACs of one streaming decision (steady state): one new conv step, then the GRU and attention of `mode`."
-    c, W = model.config, max_window_length
-    k, s = c.kernel_size[1], c.stride[1]
-    if mode == "stateful": return macs(model, k) + (W - 1) * attention_context_macs(model, k)
-    if mode != "windowed": raise ValueError(f"streaming_macs: mode must be 'stateful' or 'windowed', got {mode!r}")
-    conv_step, _ = thop.profile(copy.deepcopy(model.conv).cpu(), inputs=(torch.zeros(1, 1, c.n_mels, k),), verbose=False)
-    return macs(model, k + s * (W - 1)) - (W - 1) * int(conv_step)
 
 # %% ../nbs/07_comparison.ipynb #e9002ca8
 def read_quality(artifacts) -> dict[tuple[str, str], dict]:
@@ -332,7 +322,8 @@ def _json_safe(v):
     if isinstance(v, (list, tuple)): return [_json_safe(x) for x in v]
     return v
 
-def save_comparison(records: list[dict], out_dir, quality_factor: float = 1.1, **info) -> dict[str, Path]:
+def save_comparison(records: list[dict], out_dir, quality_factor: float = 1.1, stream_factor: float = 1.1, stream_slack: float = 0.01,
+                    **info) -> dict[str, Path]:
     "Write the trade-off and latency PNGs, `table.md` and `metrics.json` (records, fronts, best, `info`) to `out_dir`."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     clip = [r for r in records if r["mode"] == "clip"]
@@ -347,9 +338,11 @@ def save_comparison(records: list[dict], out_dir, quality_factor: float = 1.1, *
             paths[f"curves_{stream}"] = p = out / f"frr_vs_fa_per_hour_{stream.replace('stream_', '')}.png"
             plt.close(plot_stream_curves(records, p, stream))
     paths["table"].write_text(to_markdown(records) + "\n")
-    best = best_compressed([r for r in clip if r["quality"] is not None], quality_factor)
+    best = (best_compressed_on_streams(clip, baseline_record(records), stream_factor, stream_slack) if any(r.get("stream_val") for r in clip)
+            else best_compressed([r for r in clip if r["quality"] is not None], quality_factor))
     fronts = {k: [setting(clip[i]) for i in pareto_front(clip, k, "val_au_fa_fr")] for k in ("macs", "bytes")}
-    metrics = dict(baseline=setting(baseline_record(records)), quality_factor=quality_factor,
+    metrics = dict(baseline=setting(baseline_record(records)), quality_factor=quality_factor, stream_bar=dict(factor=stream_factor, slack=stream_slack,
+                   target="0.5", chosen_on="stream_val"),
                    best_compressed=None if best is None else setting(best), pareto_front=fronts, **info,
                    torch=str(torch.__version__), threads=1, records=records)
     paths["metrics"].write_text(json.dumps(_json_safe(metrics), indent=1, allow_nan=False))

@@ -18,9 +18,9 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 __all__ = ['SAMPLE_RATE', 'CLIP_SAMPLES', 'BACKGROUND_DIR', 'SOURCES_FILE', 'Split', 'SPLIT_HEADER', 'SPEECH_COMMANDS_URLS',
            'REAL_SETS', 'load_audio', 'parse_clip_path', 'write_speaker_sources', 'read_speaker_sources',
            'SpeechCommands', 'official_split', 'split_sources', 'speaker_split', 'assert_disjoint', 'split_summary',
-           'write_split_csv', 'read_split_csv', 'file_sha256', 'evaluation_overlap', 'LogMel', 'synthetic_rir',
-           'convolve_clip', 'fit_to_clip', 'WaveAugment', 'SpecAugment', 'balanced_sampler', 'make_loader',
-           'resolve_shared_data', 'download_speech_commands']
+           'write_split_csv', 'read_split_csv', 'file_sha256', 'evaluation_overlap', 'LogMel', 'stream_log_mel',
+           'synthetic_rir', 'convolve_clip', 'fit_to_clip', 'WaveAugment', 'SpecAugment', 'balanced_sampler',
+           'make_loader', 'resolve_shared_data', 'download_speech_commands']
 
 # %% ../nbs/00_data.ipynb #0b29fffe
 SAMPLE_RATE = 16000
@@ -272,6 +272,15 @@ class LogMel(nn.Module):
         mel = torch.sparse.mm(self.filterbank(), power.transpose(0, 1).reshape(bins, B * T))    # (n_mels, B * T)
         out = torch.log(mel.clamp(min=1e-9)).reshape(self.n_mels, B, T).transpose(0, 1).contiguous()
         return out.reshape(lead + [self.n_mels, T])
+
+
+def stream_log_mel(audio: Tensor, n_mels: int = 40, sample_rate: int = SAMPLE_RATE, n_fft: int = 400,
+                   hop_length: int = 160) -> Tensor:
+    "Offline reference: `LogMel` (center=True) over the whole stream, minus the end frames whose window passes its end."
+    pad = n_fft // 2
+    if audio.numel() <= pad: return audio.new_zeros(n_mels, 0)
+    frames = LogMel(sample_rate, n_mels, n_fft=n_fft, win_length=n_fft, hop_length=hop_length)(audio.unsqueeze(0))[0]
+    return frames[:, :(audio.numel() - pad) // hop_length + 1]
 
 # %% ../nbs/00_data.ipynb #b1db97ae
 def synthetic_rir(rt60: float, sample_rate: int = SAMPLE_RATE, generator=None) -> torch.Tensor:

@@ -13,14 +13,15 @@ import torch
 from torch import Tensor, nn
 from .data import SpeechCommands, load_audio, resolve_shared_data, SAMPLE_RATE, REAL_SETS
 from .model import CRNN, load_checkpoint, file_sha256, is_dynamic_int8
-from .metrics import stream_point, threshold_for_fa_per_hour, poisson_interval
-from .streaming import StreamingCRNN, detect_events, plot_stream, stream_log_mel
+from .metrics import stream_curve, stream_benchmark, track_events, THRESHOLDS
+from .streaming import StreamingCRNN, plot_stream
+from .metrics import detect_events
+from .train import with_log_mel, offline_stream_probabilities, offline_stream_tracks, window_steps
 from .streams import load_streams
 
 # %% auto #0
-__all__ = ['THRESHOLDS', 'loop_noise', 'make_long_stream', 'librispeech_stream', 'real_keyword_streams', 'stream_sets',
-           'stream_probabilities', 'with_log_mel', 'offline_stream_probabilities', 'stream_tracks', 'track_events',
-           'stream_curve', 'stream_benchmark']
+__all__ = ['loop_noise', 'make_long_stream', 'librispeech_stream', 'real_keyword_streams', 'stream_sets', 'stream_probabilities',
+           'stream_tracks']
 
 # %% ../nbs/04a_detection.ipynb #bc43557a
 def loop_noise(noises: list[Tensor], n: int, rng: np.random.Generator) -> Tensor:
@@ -97,53 +98,6 @@ def stream_probabilities(streamer: StreamingCRNN, audio: Tensor, chunk_samples: 
     probs = torch.cat([streamer.step(audio[i:i + chunk_samples]) for i in range(0, audio.numel(), chunk_samples)] or [torch.zeros(0)])
     return probs.numpy().astype(np.float64), streamer.output_times(0, len(probs)).numpy()
 
-def with_log_mel(streams: list[dict], n_mels: int = 40, sample_rate: int = SAMPLE_RATE) -> list[dict]:
-    "The streams with their streaming front end's log-mel (`stream_log_mel`) added as `mel`: every float model shares it."
-    return [dict(s, mel=stream_log_mel(s["audio"] if "audio" in s else load_audio(s["path"]), n_mels, sample_rate)) for s in streams]
-
-@torch.no_grad()
-def _contexts(model: CRNN, x: Tensor, out: Tensor | None, mode: str, W: int, block: int) -> Tensor:
-    "Attention contexts (T, H) of one stream's conv outputs `x` (T, F); `out`: its stateful GRU outputs (T, H)."
-    T, contexts = x.shape[0], []
-    if mode == "stateful":
-        e = torch.cat([out.new_full((W - 1,), float("-inf")), model.attention(out).squeeze(-1)])
-        o = torch.cat([out.new_zeros(W - 1, out.shape[1]), out])          # padded windows: weight 0 before the start
-        for i in range(0, T, block):
-            w = torch.softmax(e[i:i + block + W - 1].unfold(0, W, 1), dim=-1)             # (n, W)
-            contexts.append(torch.einsum("nw,nhw->nh", w, o[i:i + block + W - 1].unfold(0, W, 1)))
-    else:
-        for j in range(min(W - 1, T)):                                     # the stream's first outputs: all of it so far
-            contexts.append(model.attend(model.gru(x[None, :j + 1])[0])[0])
-        for i in range(W - 1, T, block):
-            windows = x[i - W + 1:i + block].unfold(0, W, 1).transpose(1, 2)             # (n, W, F)
-            contexts.append(model.attend(model.gru(windows)[0])[0])
-    return torch.cat(contexts)
-
-@torch.no_grad()
-def offline_stream_probabilities(model: CRNN, audio: Tensor | None, mode: str = "stateful", max_window_length: int = 11,
-                                 block: int = 4096, mels: list[Tensor] | None = None) -> tuple[np.ndarray, np.ndarray] | list:
-    "What `StreamingCRNN(model, max_window_length, mode)` outputs for `audio`, in one pass (float models); given `mels`, for each."
-    if is_dynamic_int8(model): raise ValueError("offline_stream_probabilities: an int8 model must be streamed (stream_probabilities)")
-    if mode not in ("stateful", "windowed"): raise ValueError(f"mode must be 'stateful' or 'windowed', got {mode!r}")
-    probe, W = StreamingCRNN(model, max_window_length, mode), int(max_window_length)
-    single = mels is None
-    if single: mels = [stream_log_mel(audio, model.config.n_mels, model.config.sample_rate)]
-    xs = [model.conv_frames(m.unsqueeze(0))[0] if m.shape[1] >= model.min_frames else None for m in mels]
-    outs = [None] * len(xs)
-    if mode == "stateful":                                                 # one GRU call over streams padded at the end:
-        live = [i for i, x in enumerate(xs) if x is not None]             # a causal model's outputs never see the padding
-        if live:
-            T = max(xs[i].shape[0] for i in live)
-            batch = torch.stack([torch.nn.functional.pad(xs[i], (0, 0, 0, T - xs[i].shape[0])) for i in live])
-            gru = model.gru(batch)[0]
-            for k, i in enumerate(live): outs[i] = gru[k, :xs[i].shape[0]]
-    results = []
-    for x, out in zip(xs, outs):
-        if x is None: results.append((np.zeros(0), np.zeros(0))); continue
-        probs = torch.softmax(model.classifier(_contexts(model, x, out, mode, W, block)), dim=-1)[:, 1]
-        results.append((probs.numpy().astype(np.float64), probe.output_times(0, x.shape[0]).numpy()))
-    return results[0] if single else results
-
 # %% ../nbs/04a_detection.ipynb #1afc7a73
 _job = None   # (model, streams, mode, window, chunk) for forked workers: inherited, never pickled
 
@@ -154,57 +108,19 @@ def _streamed(i: int):
     s = streams[i]
     return stream_probabilities(StreamingCRNN(model, W, mode), s["audio"] if "audio" in s else load_audio(s["path"]), chunk)
 
-def stream_tracks(model: nn.Module, streams: list[dict], mode: str = "stateful", max_window_length: int = 11,
+def stream_tracks(model: nn.Module, streams: list[dict], mode: str = "stateful", max_window_length: int | None = None,
                   chunk_ms: float = 1000.0, workers: int = 1, batch: int = 16) -> list[dict]:
     "Probability tracks (name, probs, times, spans, seconds) of `model` on `streams` (with `mel` from `with_log_mel` for float models)."
     global _job
     model = model.cpu().eval()
     if is_dynamic_int8(model):
         # a dynamically quantized model does not survive pickling into a worker: workers inherit it by fork instead
-        _job = (model, streams, mode, max_window_length, max(1, int(chunk_ms * SAMPLE_RATE / 1000)))
+        _job = (model, streams, mode, max_window_length or window_steps(model), max(1, int(chunk_ms * SAMPLE_RATE / 1000)))
         try:
             if workers > 1 and len(streams) > 1:
                 with get_context("fork").Pool(min(workers, len(streams))) as pool: res = pool.map(_streamed, range(len(streams)), chunksize=1)
             else: res = [_streamed(i) for i in range(len(streams))]
         finally: _job = None
-    else:
-        missing = [s for s in streams if "mel" not in s]
-        if missing: raise ValueError(f"stream_tracks: {len(missing)} stream(s) without `mel`; add it with with_log_mel (float models share it)")
-        res = [r for i in range(0, len(streams), batch)
-               for r in offline_stream_probabilities(model, None, mode, max_window_length, mels=[s["mel"] for s in streams[i:i + batch]])]
+    else: return offline_stream_tracks(model, streams, mode, max_window_length, batch)
     return [dict(name=s.get("name", ""), probs=p, times=t, spans=[tuple(x) for x in s["spans"]], seconds=s["seconds"])
             for s, (p, t) in zip(streams, res)]
-
-# %% ../nbs/04a_detection.ipynb #fae8fe9e
-THRESHOLDS = tuple(np.unique(np.concatenate([np.linspace(0.0, 1.0, 201), 1 - np.logspace(-8, -2, 61)])).tolist())
-
-def track_events(track: dict, threshold: float, smooth_frames: int = 3, refractory_s: float = 1.0) -> list[float]:
-    "Detection times of a probability track at `threshold` (the `EventDetector`'s smoothing and refractory period)."
-    return [t for t, _ in detect_events(track["probs"], track["times"], float(threshold), smooth_frames, refractory_s)]
-
-def stream_curve(neg: list[dict], pos: list[dict], thresholds=THRESHOLDS, events=track_events, tolerance_s: float = 1.0) -> list[dict]:
-    "`stream_point` at each threshold: false alarms per hour on the `neg` tracks, hits and FRR on the `pos` tracks."
-    return [dict(threshold=float(t), **stream_point([events(tr, t) for tr in neg], [tr["seconds"] for tr in neg],
-                                                    [events(tr, t) for tr in pos], [tr["spans"] for tr in pos],
-                                                    [tr["seconds"] for tr in pos], tolerance_s)) for t in thresholds]
-
-def _at(curve: list[dict], threshold) -> dict:
-    "The operating point of `curve` at one of its thresholds, with the false-alarm interval; unreachable when None."
-    if threshold is None: return dict(threshold=None, reachable=False, frr=None, fa_per_hour=None, false_alarms=None)
-    p = dict(next(c for c in curve if c["threshold"] == threshold), reachable=True)
-    h = p["keyword_free_hours"]
-    p["fa_per_hour_interval"] = tuple(x / h for x in poisson_interval(p["false_alarms"])) if h else None
-    return p
-
-def stream_benchmark(tracks: dict[str, tuple[list, list]], targets=(0.1, 0.5, 1.0), thresholds=THRESHOLDS,
-                     events=track_events, tolerance_s: float = 1.0) -> dict:
-    "{'stream_<set>': hours, keywords, operating points at the thresholds chosen on `tracks['val']`, and the curve}."
-    curves = {name: stream_curve(neg, pos, thresholds, events, tolerance_s) for name, (neg, pos) in tracks.items()}
-    chosen = {str(float(t)): threshold_for_fa_per_hour(curves["val"], t) for t in targets}
-    out = {}
-    for name, curve in curves.items():
-        neg, pos = tracks[name]
-        out[f"stream_{name}"] = dict(keyword_free_hours=sum(t["seconds"] for t in neg) / 3600, n_keywords=curve[0]["n_keywords"],
-                                     positive_hours=sum(t["seconds"] for t in pos) / 3600, n_negative=len(neg), n_positive=len(pos),
-                                     at={k: _at(curve, thr) for k, thr in chosen.items()}, curve=curve)
-    return out

@@ -18,11 +18,12 @@ __all__ = ['STUDENT_GRID', 'distillation_loss', 'attention_distillation_loss', '
            'plan_students', 'student_runs']
 
 # %% ../nbs/05_distillation.ipynb #025f7123
-def distillation_loss(student_logits, teacher_logits, labels, temperature: float = 4.0, alpha: float = 0.5):
-    "soft + alpha * hard: T²·KL(teacher_T || student_T) plus cross-entropy of the student on `labels`."
+def distillation_loss(student_logits, teacher_logits, labels, temperature: float = 4.0, alpha: float = 0.5, weights=None):
+    "soft + alpha * hard: T²·KL(teacher_T || student_T) plus cross-entropy on `labels`; a `weights`-weighted mean per example."
     soft = F.kl_div(F.log_softmax(student_logits / temperature, -1), F.log_softmax(teacher_logits / temperature, -1),
-                    reduction="batchmean", log_target=True) * temperature ** 2
-    return soft + alpha * F.cross_entropy(student_logits, labels)
+                    reduction="none", log_target=True).sum(-1) * temperature ** 2
+    per = soft + alpha * F.cross_entropy(student_logits, labels, reduction="none")
+    return per.mean() if weights is None else (per * weights).sum() / weights.sum()
 
 # %% ../nbs/05_distillation.ipynb #1a4de970
 def attention_distillation_loss(student_weights, teacher_weights):
@@ -35,15 +36,15 @@ def attention_distillation_loss(student_weights, teacher_weights):
 
 # %% ../nbs/05_distillation.ipynb #d9e84eeb
 class DistillationLoss:
-    "A `loss_fn(model, x, labels)` for `train`: KD from a frozen `teacher`, optionally plus attention KD."
+    "A `loss_fn(model, x, labels, weights)` for `train`: KD from a frozen `teacher`, optionally plus attention KD."
     def __init__(self, teacher: CRNN, temperature: float = 4.0, alpha: float = 0.5, attention_weight: float = 0.0):
         self.teacher = teacher.eval().requires_grad_(False)
         self.temperature, self.alpha, self.attention_weight = temperature, alpha, attention_weight
-    def __call__(self, model, x, labels):
+    def __call__(self, model, x, labels, weights=None):
         self.teacher.to(x.device)
         with torch.no_grad(): t_logits, t_w = self.teacher(x, return_attention=True)
         s_logits, s_w = model(x, return_attention=True)
-        loss = distillation_loss(s_logits, t_logits, labels, self.temperature, self.alpha)
+        loss = distillation_loss(s_logits, t_logits, labels, self.temperature, self.alpha, weights)
         if self.attention_weight: loss = loss + self.attention_weight * attention_distillation_loss(s_w, t_w)
         return loss
 

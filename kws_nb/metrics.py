@@ -8,9 +8,10 @@ import collections, math, statistics
 import numpy as np
 
 # %% auto #0
-__all__ = ['fa_fr_curve', 'au_fa_fr', 'roc_auc', 'keyword_share', 'wilson_interval', 'bootstrap_interval', 'threshold_at_far',
-           'rates_at_threshold', 'frr_at_far', 'operating_point', 'score_events', 'at_fa_per_hour', 'stream_point',
-           'poisson_interval', 'threshold_for_fa_per_hour']
+__all__ = ['THRESHOLDS', 'fa_fr_curve', 'au_fa_fr', 'roc_auc', 'keyword_share', 'wilson_interval', 'bootstrap_interval',
+           'threshold_at_far', 'rates_at_threshold', 'frr_at_far', 'operating_point', 'score_events', 'at_fa_per_hour',
+           'EventDetector', 'detect_events', 'stream_point', 'poisson_interval', 'threshold_for_fa_per_hour',
+           'track_events', 'stream_curve', 'stream_benchmark']
 
 # %% ../nbs/02b_metrics.ipynb #9222973e
 def _probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -156,6 +157,56 @@ def at_fa_per_hour(curve: list[dict], target: float = 1.0) -> dict:
     return {**best, "target_fa_per_hour": target, "reachable": True, "miss_rate": 1 - best["hit_rate"],
             "miss_interval": wilson_interval(n - best["hits"], n)}
 
+# %% ../nbs/02b_metrics.ipynb #f31ce27f
+class EventDetector:
+    "Probabilities -> detection events: causal moving average, threshold; re-armed below threshold after `refractory_s`."
+    def __init__(self, threshold: float = 0.5, smooth_frames: int = 3, refractory_s: float = 1.0):
+        if not 0 <= threshold <= 1: raise ValueError(f"EventDetector: threshold must be in [0, 1], got {threshold}")
+        if smooth_frames < 1: raise ValueError(f"EventDetector: smooth_frames must be >= 1, got {smooth_frames}")
+        if refractory_s < 0: raise ValueError(f"EventDetector: refractory_s must be >= 0, got {refractory_s}")
+        self.threshold, self.smooth_frames, self.refractory_s = threshold, int(smooth_frames), refractory_s
+        self.reset()
+
+    def reset(self):
+        "Forget the stream."
+        self.recent, self.last_event, self.armed = np.zeros(0), -math.inf, True
+
+    def smooth(self, probs) -> np.ndarray:
+        "Causal moving average of the new `probs` over the last `smooth_frames` outputs (fewer at the stream start)."
+        p = np.concatenate([self.recent, np.asarray(probs, dtype=np.float64).reshape(-1)])
+        c = np.concatenate([[0.0], np.cumsum(p)])
+        end = np.arange(len(self.recent), len(p)) + 1
+        start = np.maximum(0, end - self.smooth_frames)
+        self.recent = p[max(0, len(p) - self.smooth_frames + 1):]
+        return (c[end] - c[start]) / (end - start)
+
+    def update(self, probs, times) -> list[tuple[float, float]]:
+        "Events (time s, smoothed probability) among new outputs with the given `times`."
+        smoothed, times = self.smooth(probs), np.asarray(times, dtype=np.float64).reshape(-1)
+        if smoothed.shape != times.shape: raise ValueError(f"EventDetector: {len(smoothed)} probs but {len(times)} times")
+        return self.fire(smoothed, times)
+
+    def fire(self, smoothed: np.ndarray, times: np.ndarray) -> list[tuple[float, float]]:
+        "Events among already smoothed outputs (`smooth` done by the caller): threshold, re-arming, refractory period."
+        above = smoothed >= self.threshold
+        cand, below = np.flatnonzero(above), np.flatnonzero(~above)
+        events, pos = [], 0                                          # pos: the first output still to look at
+        while True:
+            if not self.armed:                                       # wait for the response to fall below threshold
+                k = np.searchsorted(below, pos)
+                if k == len(below): break
+                pos, self.armed = below[k], True
+            k = max(np.searchsorted(cand, pos), np.searchsorted(times[cand], self.last_event + self.refractory_s - 1e-9))
+            if k == len(cand): break
+            i = cand[k]
+            events.append((float(times[i]), float(smoothed[i])))
+            self.last_event, self.armed, pos = times[i], False, i + 1
+        return events
+
+def detect_events(probs, times, threshold: float = 0.5, smooth_frames: int = 3, refractory_s: float = 1.0):
+    "Detection events (time s, smoothed probability) of a whole probability track."
+    return EventDetector(threshold, smooth_frames, refractory_s).update(probs, times)
+
 # %% ../nbs/02b_metrics.ipynb #9f343419
 def stream_point(neg_events=(), neg_seconds=(), pos_events=(), pos_spans=(), pos_seconds=(), tolerance_s: float = 1.0) -> dict:
     "One threshold's detections scored: false alarms per keyword-free hour on negative streams, FRR on positive ones."
@@ -189,3 +240,39 @@ def threshold_for_fa_per_hour(curve: list[dict], target: float) -> float | None:
         if c["fa_per_hour"] > target: break
         best = c["threshold"]
     return best
+
+# %% ../nbs/02b_metrics.ipynb #fae8fe9e
+THRESHOLDS = tuple(np.unique(np.concatenate([np.linspace(0.0, 1.0, 201), 1 - np.logspace(-8, -2, 61)])).tolist())
+
+def track_events(track: dict, threshold: float, smooth_frames: int = 3, refractory_s: float = 1.0) -> list[float]:
+    "Detection times of a probability track at `threshold` (the `EventDetector`'s smoothing, cached in the track, and refractory)."
+    cache = track.setdefault("_smoothed", {})
+    if smooth_frames not in cache: cache[smooth_frames] = EventDetector(0.5, smooth_frames).smooth(track["probs"])
+    return [t for t, _ in EventDetector(float(threshold), smooth_frames, refractory_s).fire(cache[smooth_frames], np.asarray(track["times"], np.float64))]
+
+def stream_curve(neg: list[dict], pos: list[dict], thresholds=THRESHOLDS, events=track_events, tolerance_s: float = 1.0) -> list[dict]:
+    "`stream_point` at each threshold: false alarms per hour on the `neg` tracks, hits and FRR on the `pos` tracks."
+    return [dict(threshold=float(t), **stream_point([events(tr, t) for tr in neg], [tr["seconds"] for tr in neg],
+                                                    [events(tr, t) for tr in pos], [tr["spans"] for tr in pos],
+                                                    [tr["seconds"] for tr in pos], tolerance_s)) for t in thresholds]
+
+def _at(curve: list[dict], threshold) -> dict:
+    "The operating point of `curve` at one of its thresholds, with the false-alarm interval; unreachable when None."
+    if threshold is None: return dict(threshold=None, reachable=False, frr=None, fa_per_hour=None, false_alarms=None)
+    p = dict(next(c for c in curve if c["threshold"] == threshold), reachable=True)
+    h = p["keyword_free_hours"]
+    p["fa_per_hour_interval"] = tuple(x / h for x in poisson_interval(p["false_alarms"])) if h else None
+    return p
+
+def stream_benchmark(tracks: dict[str, tuple[list, list]], targets=(0.1, 0.5, 1.0), thresholds=THRESHOLDS,
+                     events=track_events, tolerance_s: float = 1.0) -> dict:
+    "{'stream_<set>': hours, keywords, operating points at the thresholds chosen on `tracks['val']`, and the curve}."
+    curves = {name: stream_curve(neg, pos, thresholds, events, tolerance_s) for name, (neg, pos) in tracks.items()}
+    chosen = {str(float(t)): threshold_for_fa_per_hour(curves["val"], t) for t in targets}
+    out = {}
+    for name, curve in curves.items():
+        neg, pos = tracks[name]
+        out[f"stream_{name}"] = dict(keyword_free_hours=sum(t["seconds"] for t in neg) / 3600, n_keywords=curve[0]["n_keywords"],
+                                     positive_hours=sum(t["seconds"] for t in pos) / 3600, n_negative=len(neg), n_positive=len(pos),
+                                     at={k: _at(curve, thr) for k, thr in chosen.items()}, curve=curve)
+    return out

@@ -40,6 +40,12 @@ class TaskConfig:
     val_fraction: float = 0.2                # validation share (chooses), disjoint by source speaker
     test_fraction: float = 0.2               # test share (reports), disjoint by source speaker
     balanced: bool = True                    # class-balanced sampler for training
+    # training on stream windows (kws_nb.windows), drawn anew each epoch from the training side's streams
+    window_positives: int = 0                # positives a epoch (the keyword ended 0-200 ms before the window's end); 0: clips only
+    window_negatives: int = 0                # negatives a epoch (keyword-free windows of running speech, pauses, partial keywords)
+    hard_share: float = 0.25                 # share of those negatives drawn from the mined hard negatives, once there are some
+    negative_weight: float = 1.0             # loss weight of a non-keyword example: > 1 is a negative-heavy loss
+    mel_augment: bool = True                 # gain, spectral tilt and frequency warp of the windows (kws_nb.windows.MelAugment)
     # augmentation (kws_nb.data.WaveAugment on waveforms, SpecAugment on log-mels); augment=False switches all off
     augment: bool = True
     noise_p: float = 0.8                     # share of clips with background noise mixed in

@@ -18,14 +18,17 @@ PROFILES: dict[str, dict[str, dict]] = {
     "full": {},
     "ci": {
         "01_synth": dict(n_keyword=40, n_other=200, workers=2),
-        "01a_streams": dict(val_hours=0.02, test_hours=0.02, val_keywords=6, test_keywords=6, stream_seconds=40.0, noise_seconds=5.0),
+        "01a_streams": dict(val_hours=0.02, test_hours=0.02, val_keywords=6, test_keywords=6, train_hours=0.03, train_keywords=12,
+                            stream_seconds=40.0, noise_seconds=5.0),
         "02a_profiling": dict(min_run_time=0.05),
-        "03_train": dict(num_epochs=2, n_seeds=2),
+        "03_train": dict(num_epochs=2, n_seeds=2, window_positives=64, window_negatives=128, hard_rounds=1, round_epochs=1,
+                         select_hours=0.02),
         "04_streaming": dict(bench_seconds=5.0),
         "04a_detection": dict(real_stream_seconds=30.0, n_real_streams=2),
         "04b_peer": dict(max_clips=40, real_stream_seconds=30.0, n_real_streams=2),
-        "05_distillation": dict(num_epochs=1, max_students=4, n_seeds=2),   # the first four: hidden 32 / 16, the seed pick, the planner's best
+        "05_distillation": dict(num_epochs=1, students=["kd-seed-pick", "kd-planner-best"], n_seeds=2),   # the headline shapes
         "06_quantization": dict(min_run_time=0.05, latency_repeats=1, real_stream_seconds=30.0, n_real_streams=2),
+        "06c_cascade": dict(real_stream_seconds=30.0, n_real_streams=2, listen_fa_per_hour=1000.0),
         "07_comparison": dict(min_run_time=0.05, latency_repeats=1),
         "06a_export": dict(min_run_time=0.05, latency_rounds=1),
     },

@@ -17,7 +17,7 @@ from .model import TaskConfig, CRNN
 
 # %% auto #0
 __all__ = ['QUANTIZED_RULES', 'attention_context_macs', 'macs', 'front_end_macs', 'end_to_end_macs', 'size_bytes', 'num_params',
-           'tensor_bytes', 'footprint', 'latency', 'interleaved_latency', 'step_latency']
+           'tensor_bytes', 'footprint', 'latency', 'interleaved_latency', 'step_latency', 'streaming_macs']
 
 # %% ../nbs/02a_profiling.ipynb #96056541
 def _count_quantized_gru(m: nnqd.GRU, x, y):
@@ -152,3 +152,13 @@ def step_latency(stepper, chunk_samples: int = 1280, sample_rate: int = SAMPLE_R
     if hasattr(stepper, "reset"): stepper.reset()    # leave the stepper as a fresh stream, not mid-way through noise
     return dict(chunk_samples=int(chunk.shape[-1]), chunk_s=chunk_s, threads=threads, median_s=m.median, iqr_s=m.iqr,
                 real_time_factor=m.median / chunk_s, runs=len(m.times) * m.number_per_run)
+
+# %% ../nbs/02a_profiling.ipynb #3a741db0
+def streaming_macs(model: nn.Module, max_window_length: int = 11, mode: str = "stateful") -> int:
+    "MACs of one streaming decision (steady state): one new conv step, then the GRU and attention of `mode`."
+    c, W = model.config, max_window_length
+    k, s = c.kernel_size[1], c.stride[1]
+    if mode == "stateful": return macs(model, k) + (W - 1) * attention_context_macs(model, k)
+    if mode != "windowed": raise ValueError(f"streaming_macs: mode must be 'stateful' or 'windowed', got {mode!r}")
+    conv_step, _ = thop.profile(copy.deepcopy(model.conv).cpu(), inputs=(torch.zeros(1, 1, c.n_mels, k),), verbose=False)
+    return macs(model, k + s * (W - 1)) - (W - 1) * int(conv_step)

@@ -17,7 +17,8 @@ from .train import evaluate, evaluate_real
 
 # %% auto #0
 __all__ = ['quantize', 'quantized_state_dict', 'load_quantized_state_dict', 'save_quantized', 'load_quantized', 'measure',
-           'latency_key', 'ratio', 'add_ratios', 'best_compressed', 'find_checkpoints']
+           'latency_key', 'ratio', 'add_ratios', 'best_compressed', 'stream_frr', 'best_compressed_on_streams',
+           'find_checkpoints']
 
 # %% ../nbs/06_quantization.ipynb #08132e84
 def quantize(model: nn.Module, dtype: torch.dtype = torch.qint8) -> nn.Module:
@@ -144,6 +145,19 @@ def best_compressed(rows: list[dict], quality_factor: float = 1.1) -> dict | Non
     "The row with the largest min(MACs ratio, bytes ratio) whose `quality` is within `quality_factor`; None if none is."
     ok = [r for r in rows if r["quality"] <= quality_factor]
     return max(ok, key=lambda r: (min(r["macs_ratio"], r["bytes_ratio"]), -r["quality"])) if ok else None
+
+def stream_frr(row: dict, stream: str = "stream_val", target: str = "0.5") -> float | None:
+    "A row's FRR on `stream` at the threshold chosen for `target` false alarms per hour; None when unreachable or absent."
+    p = ((row.get(stream) or {}).get("at") or {}).get(target) or {}
+    return p.get("frr") if p.get("reachable") else None
+
+def best_compressed_on_streams(rows: list[dict], reference: dict, factor: float = 1.1, slack: float = 0.01, target: str = "0.5",
+                               stream: str = "stream_val") -> dict | None:
+    "The row with the largest min(MACs ratio, bytes ratio) whose FRR at `target` FA/h is <= factor x the reference's + slack."
+    ref = stream_frr(reference, stream, target)
+    if ref is None: return None
+    ok = [r for r in rows if r is not reference and (f := stream_frr(r, stream, target)) is not None and f <= factor * ref + slack]
+    return max(ok, key=lambda r: (min(r["macs_ratio"], r["bytes_ratio"]), -stream_frr(r, stream, target))) if ok else None
 
 # %% ../nbs/06_quantization.ipynb #3ccf0b49
 def find_checkpoints(artifacts) -> dict[str, Path]:

@@ -81,10 +81,50 @@ def results_section(artifacts) -> str:
         sd = (json.loads(path.read_text()).get("seeds") or {}).get("summary") or {}
         if sd: out.append(f"Student {path.parent.name} over {len(next(iter(sd.values()))['values'])} seeds: " +
                           "; ".join(f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in sd.items() if k in ("test_au_fa_fr", "test_roc_auc", "test_frr")) + ".")
-    if cmp.get("best_compressed"): out += ["", f"**Best compressed** (chosen on validation, within {cmp['quality_factor']}x of the "
-                                            f"baseline's validation au_fa_fr): `{cmp['best_compressed']}`."]
+    if cmp.get("best_compressed"):
+        bar = cmp.get("stream_bar")
+        rule = (f"FRR at {bar['target']} FA/h on the validation streams within {bar['factor']}x the baseline's + {bar['slack']}" if bar
+                else f"validation au_fa_fr within {cmp['quality_factor']}x the baseline's")
+        out += ["", f"**Best compressed** (the largest min(MACs ratio, bytes ratio) with {rule}): `{cmp['best_compressed']}`."]
     out += ["", to_markdown(cmp["records"])]
+    out += _detector_tables(det, _read(a / "cascade" / "metrics.json"))
     return "\n".join(out)
+
+def _frr(v, k: str) -> str:
+    x = v.get(k)
+    return "-" if x is None or x != x else f"{x:.3f}"
+
+def _detector_tables(det: dict | None, cas: dict | None) -> list[str]:
+    "The detector's operating point, what each training lever did on the streams, and the cascade, as markdown lines."
+    out = []
+    if det and det.get("choice"):
+        c = det["choice"]
+        out += ["", f"**Operating point** (chosen on validation streams: the lowest FRR at {c['target']} FA/h): {c['mode']} streaming, "
+                f"{c['smooth_frames']}-output moving average, {c['refractory_s']} s refractory; thresholds "
+                + ", ".join(f"{k} FA/h: {v:.6g}" for k, v in (c.get("thresholds") or {}).items() if v is not None) + "."]
+    if det and det.get("variants"):
+        out += ["", "What each training lever does on the streams (FRR at the threshold each model's validation streams chose; "
+                "real: the shared real clips over real noise; LibriSpeech: false alarms in its 0.9 h):", "",
+                "| model | val FRR@0.5 | test FRR@0.5 | test FRR@1.0 | real FRR@0.5 | real FRR@1.0 | LibriSpeech FAs@0.5 |", "|---|--:|--:|--:|--:|--:|--:|"]
+        rows = {"baseline (the rounds' pick)": (det.get("seeds") or {}).get("runs", [{}])[0], **det["variants"]}
+        for name, v in rows.items():
+            fa = v.get("real_false_alarms@0.5")
+            out.append(f"| {name} | {_frr(v, 'val_frr@0.5')} | {_frr(v, 'test_frr@0.5')} | {_frr(v, 'test_frr@1.0')} | {_frr(v, 'real_frr@0.5')} | "
+                       f"{_frr(v, 'real_frr@1.0')} | {'-' if fa is None else fa} |")
+    if cas:
+        out += ["", f"**Cascade**: `{cas['student']['name']} {cas['student']['precision']}` listens (threshold for {cas['listen_fa_per_hour']:g} FA/h "
+                f"on validation, {cas['candidates_per_hour_test']:.1f} candidates an hour on test); the float baseline re-scores the last "
+                f"{cas['rescore_s']} s of each:", "",
+                "| setting | MACs / s of audio (front end incl.) | test FRR@0.5 [95% CI] | test FA/h@0.5 | real FRR@0.5 | real speech FAs@0.5 (h) |",
+                "|---|--:|--:|--:|--:|--:|"]
+        for who, r in cas["results"].items():
+            p, q = r["stream_test"]["at"]["0.5"], (r.get("stream_real") or {}).get("at", {}).get("0.5", {})
+            test = "unreachable" if not p.get("reachable") else f"{p['frr']:.3f} [{p['frr_interval'][0]:.3f}, {p['frr_interval'][1]:.3f}]"
+            fa = "-" if not p.get("reachable") else f"{p['fa_per_hour']:.2f} ({p['false_alarms']} in {p['keyword_free_hours']:.1f} h)"
+            rf = "-" if not q.get("reachable") else f"{q['frr']:.3f}"
+            ra = "-" if not q.get("reachable") else f"{q['false_alarms']} ({q['keyword_free_hours']:.2f})"
+            out.append(f"| {who} | {cas['costs'][who]['total_macs_per_second'] / 1e6:.2f} M | {test} | {fa} | {rf} | {ra} |")
+    return out
 
 # %% ../nbs/07a_report.ipynb #a5bd6c47
 def update_readme(readme, section: str) -> Path:

@@ -10,13 +10,13 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from .cli import console_script
-from .data import LogMel, load_audio, SAMPLE_RATE, CLIP_SAMPLES
+from .data import LogMel, load_audio, stream_log_mel, SAMPLE_RATE, CLIP_SAMPLES
+from .metrics import EventDetector, detect_events   # the detector's post-processing is part of how it is scored
 from .model import CRNN, load_checkpoint, file_sha256
 
 # %% auto #0
-__all__ = ['StreamingLogMel', 'stream_log_mel', 'offline_stateful_reference', 'offline_windowed_reference', 'as_audio_chunk',
-           'StreamingCRNN', 'script_streamer', 'export_torchscript', 'EventDetector', 'detect_events',
-           'recompute_probs', 'benchmark_streaming', 'plot_stream']
+__all__ = ['StreamingLogMel', 'offline_stateful_reference', 'offline_windowed_reference', 'as_audio_chunk', 'StreamingCRNN',
+           'script_streamer', 'export_torchscript', 'recompute_probs', 'benchmark_streaming', 'plot_stream']
 
 # %% ../nbs/04_streaming.ipynb #1ced5321
 class StreamingLogMel(nn.Module):
@@ -46,14 +46,6 @@ class StreamingLogMel(nn.Module):
         self.audio = audio[n * self.hop_length:]
         if n == 0: return audio.new_zeros(self.n_mels, 0)
         return self.log_mel(audio[:(n - 1) * self.hop_length + self.n_fft].unsqueeze(0))[0]
-
-def stream_log_mel(audio: Tensor, n_mels: int = 40, sample_rate: int = SAMPLE_RATE, n_fft: int = 400,
-                   hop_length: int = 160) -> Tensor:
-    "Offline reference: `LogMel` (center=True) over the whole stream, minus the end frames whose window passes its end."
-    pad = n_fft // 2
-    if audio.numel() <= pad: return audio.new_zeros(n_mels, 0)
-    frames = LogMel(sample_rate, n_mels, n_fft=n_fft, win_length=n_fft, hop_length=hop_length)(audio.unsqueeze(0))[0]
-    return frames[:, :(audio.numel() - pad) // hop_length + 1]
 
 # %% ../nbs/04_streaming.ipynb #5735a444
 @torch.no_grad()
@@ -230,52 +222,6 @@ def export_torchscript(streamer: StreamingCRNN, path) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     scripted.save(str(tmp)); tmp.replace(path)
     return path
-
-# %% ../nbs/04_streaming.ipynb #f31ce27f
-class EventDetector:
-    "Probabilities -> detection events: causal moving average, threshold; re-armed below threshold after `refractory_s`."
-    def __init__(self, threshold: float = 0.5, smooth_frames: int = 3, refractory_s: float = 1.0):
-        if not 0 <= threshold <= 1: raise ValueError(f"EventDetector: threshold must be in [0, 1], got {threshold}")
-        if smooth_frames < 1: raise ValueError(f"EventDetector: smooth_frames must be >= 1, got {smooth_frames}")
-        if refractory_s < 0: raise ValueError(f"EventDetector: refractory_s must be >= 0, got {refractory_s}")
-        self.threshold, self.smooth_frames, self.refractory_s = threshold, int(smooth_frames), refractory_s
-        self.reset()
-
-    def reset(self):
-        "Forget the stream."
-        self.recent, self.last_event, self.armed = np.zeros(0), -math.inf, True
-
-    def smooth(self, probs) -> np.ndarray:
-        "Causal moving average of the new `probs` over the last `smooth_frames` outputs (fewer at the stream start)."
-        p = np.concatenate([self.recent, np.asarray(probs, dtype=np.float64).reshape(-1)])
-        c = np.concatenate([[0.0], np.cumsum(p)])
-        end = np.arange(len(self.recent), len(p)) + 1
-        start = np.maximum(0, end - self.smooth_frames)
-        self.recent = p[max(0, len(p) - self.smooth_frames + 1):]
-        return (c[end] - c[start]) / (end - start)
-
-    def update(self, probs, times) -> list[tuple[float, float]]:
-        "Events (time s, smoothed probability) among new outputs with the given `times`."
-        smoothed, times = self.smooth(probs), np.asarray(times, dtype=np.float64).reshape(-1)
-        if smoothed.shape != times.shape: raise ValueError(f"EventDetector: {len(smoothed)} probs but {len(times)} times")
-        above = smoothed >= self.threshold
-        cand, below = np.flatnonzero(above), np.flatnonzero(~above)
-        events, pos = [], 0                                          # pos: the first output still to look at
-        while True:
-            if not self.armed:                                       # wait for the response to fall below threshold
-                k = np.searchsorted(below, pos)
-                if k == len(below): break
-                pos, self.armed = below[k], True
-            k = max(np.searchsorted(cand, pos), np.searchsorted(times[cand], self.last_event + self.refractory_s - 1e-9))
-            if k == len(cand): break
-            i = cand[k]
-            events.append((float(times[i]), float(smoothed[i])))
-            self.last_event, self.armed, pos = times[i], False, i + 1
-        return events
-
-def detect_events(probs, times, threshold: float = 0.5, smooth_frames: int = 3, refractory_s: float = 1.0):
-    "Detection events (time s, smoothed probability) of a whole probability track."
-    return EventDetector(threshold, smooth_frames, refractory_s).update(probs, times)
 
 # %% ../nbs/04_streaming.ipynb #df865ede
 @torch.no_grad()

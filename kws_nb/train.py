@@ -5,19 +5,25 @@
 # %% ../nbs/03_train.ipynb #ca86f1cf
 from __future__ import annotations
 import copy, json, random, time
+from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
-from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, resolve_shared_data, REAL_SETS
-from .model import TaskConfig, CRNN, save_checkpoint, load_checkpoint, file_sha256
+from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, resolve_shared_data, REAL_SETS, load_audio, stream_log_mel, SAMPLE_RATE
+from .model import TaskConfig, CRNN, save_checkpoint, load_checkpoint, file_sha256, is_dynamic_int8
 from .metrics import au_fa_fr, roc_auc, keyword_share, threshold_at_far, operating_point, bootstrap_interval
+from .windows import WindowBank, MelAugment, SEEN_FRAMES, HOP_LENGTH, N_FFT
+from .metrics import THRESHOLDS, stream_benchmark, track_events, detect_events
+from functools import partial
 
 # %% auto #0
-__all__ = ['seed_everything', 'pick_device', 'predict', 'evaluate', 'wave_augment', 'train', 'evaluate_real', 'summary',
-           'checkpoint_report', 'seed_summary', 'plot_history']
+__all__ = ['seed_everything', 'pick_device', 'predict', 'evaluate', 'window_steps', 'stream_output_times', 'with_log_mel',
+           'offline_stream_probabilities', 'offline_stream_tracks', 'stream_selector', 'mine_hard_negatives',
+           'wave_augment', 'window_batches', 'train', 'train_detector', 'evaluate_real', 'summary', 'checkpoint_report',
+           'seed_summary', 'plot_history']
 
 # %% ../nbs/03_train.ipynb #caa4e7dd
 def seed_everything(seed: int):
@@ -56,6 +62,101 @@ def evaluate(model: CRNN, data, indices=None, device=None, batch_size: int = 256
         r["roc_auc_interval"] = bootstrap_interval(roc_auc, probs, labels, strata=labels)
     return r
 
+# %% ../nbs/03_train.ipynb #7dc0fdd0
+def window_steps(model: CRNN, frames: int = 101) -> int:
+    "Conv steps a 1-s training clip (101 log-mel frames) gives `model`: its attention window when it streams (11 for the baseline)."
+    return model.num_steps(frames)
+
+def stream_output_times(config: TaskConfig, n: int, hop_length: int = 160, n_fft: int = 400) -> np.ndarray:
+    "Stream time (s) of outputs 0..n-1: the end of the audio each has seen (conv step j ends at frame stride*j + kernel - 1)."
+    first = hop_length * (config.kernel_size[1] - 1) + n_fft - n_fft // 2
+    return (first + hop_length * config.stride[1] * np.arange(n, dtype=np.float64)) / config.sample_rate
+
+def with_log_mel(streams: list[dict], n_mels: int = 40, sample_rate: int = SAMPLE_RATE) -> list[dict]:
+    "The streams with their streaming front end's log-mel (`stream_log_mel`) added as `mel`: every float model shares it."
+    return [dict(s, mel=stream_log_mel(s["audio"] if "audio" in s else load_audio(s["path"]), n_mels, sample_rate)) for s in streams]
+
+@torch.no_grad()
+def _contexts(model: CRNN, x: Tensor, out: Tensor | None, mode: str, W: int, block: int) -> Tensor:
+    "Attention contexts (T, H) of one stream's conv outputs `x` (T, F); `out`: its stateful GRU outputs (T, H)."
+    T, contexts = x.shape[0], []
+    if mode == "stateful":
+        e = torch.cat([out.new_full((W - 1,), float("-inf")), model.attention(out).squeeze(-1)])
+        o = torch.cat([out.new_zeros(W - 1, out.shape[1]), out])          # padded windows: weight 0 before the start
+        for i in range(0, T, block):
+            w = torch.softmax(e[i:i + block + W - 1].unfold(0, W, 1), dim=-1)             # (n, W)
+            contexts.append(torch.einsum("nw,nhw->nh", w, o[i:i + block + W - 1].unfold(0, W, 1)))
+    else:
+        for j in range(min(W - 1, T)):                                     # the stream's first outputs: all of it so far
+            contexts.append(model.attend(model.gru(x[None, :j + 1])[0])[0])
+        for i in range(W - 1, T, block):
+            windows = x[i - W + 1:i + block].unfold(0, W, 1).transpose(1, 2)             # (n, W, F)
+            contexts.append(model.attend(model.gru(windows)[0])[0])
+    return torch.cat(contexts)
+
+@torch.no_grad()
+def offline_stream_probabilities(model: CRNN, audio: Tensor | None, mode: str = "stateful", max_window_length: int | None = None,
+                                 block: int = 4096, mels: list[Tensor] | None = None) -> tuple[np.ndarray, np.ndarray] | list:
+    "What the streaming chapter's `StreamingCRNN(model, max_window_length, mode)` outputs for `audio`, in one pass (float models); given `mels`, for each."
+    if is_dynamic_int8(model): raise ValueError("offline_stream_probabilities: an int8 model must be streamed (kws_nb.detection.stream_probabilities)")
+    if mode not in ("stateful", "windowed"): raise ValueError(f"mode must be 'stateful' or 'windowed', got {mode!r}")
+    W = int(max_window_length or window_steps(model))
+    single = mels is None
+    if single: mels = [stream_log_mel(audio, model.config.n_mels, model.config.sample_rate)]
+    xs = [model.conv_frames(m.unsqueeze(0))[0] if m.shape[1] >= model.min_frames else None for m in mels]
+    outs = [None] * len(xs)
+    if mode == "stateful":                                                 # one GRU call over streams padded at the end:
+        live = [i for i, x in enumerate(xs) if x is not None]             # a causal model's outputs never see the padding
+        if live:
+            T = max(xs[i].shape[0] for i in live)
+            batch = torch.stack([torch.nn.functional.pad(xs[i], (0, 0, 0, T - xs[i].shape[0])) for i in live])
+            gru = model.gru(batch)[0]
+            for k, i in enumerate(live): outs[i] = gru[k, :xs[i].shape[0]]
+    results = []
+    for x, out in zip(xs, outs):
+        if x is None: results.append((np.zeros(0), np.zeros(0))); continue
+        probs = torch.softmax(model.classifier(_contexts(model, x, out, mode, W, block)), dim=-1)[:, 1]
+        results.append((probs.numpy().astype(np.float64), stream_output_times(model.config, x.shape[0])))
+    return results[0] if single else results
+
+# %% ../nbs/03_train.ipynb #572e1933
+def offline_stream_tracks(model: CRNN, streams: list[dict], mode: str = "stateful", max_window_length: int | None = None,
+                          batch: int = 16) -> list[dict]:
+    "Probability tracks (name, probs, times, spans, seconds) of a float `model` on `streams` (each with `mel`, see `with_log_mel`)."
+    if missing := [s for s in streams if "mel" not in s]:
+        raise ValueError(f"offline_stream_tracks: {len(missing)} stream(s) without `mel`; add it with with_log_mel (float models share it)")
+    res = [r for i in range(0, len(streams), batch)
+           for r in offline_stream_probabilities(model, None, mode, max_window_length, mels=[s["mel"] for s in streams[i:i + batch]])]
+    return [dict(name=s.get("name", ""), probs=p, times=t, spans=[tuple(x) for x in s["spans"]], seconds=s["seconds"])
+            for s, (p, t) in zip(streams, res)]
+
+def stream_selector(neg: list[dict], pos: list[dict], target: float = 0.5, mode: str = "windowed", max_window_length: int | None = None,
+                    smooth_frames: int = 3, refractory_s: float = 1.0, thresholds=THRESHOLDS):
+    "A `select` for `train`: FRR on validation streams at the threshold they choose for `target` false alarms an hour."
+    events = partial(track_events, smooth_frames=smooth_frames, refractory_s=refractory_s)
+    def select(model) -> dict:
+        tracks = {"val": (offline_stream_tracks(model, neg, mode, max_window_length), offline_stream_tracks(model, pos, mode, max_window_length))}
+        p = stream_benchmark(tracks, (target,), thresholds, events)["stream_val"]["at"][str(float(target))]
+        if not p["reachable"]: return dict(score=2.0, frr=None, threshold=None, fa_per_hour=None)   # worse than missing everything
+        return dict(score=p["frr"], frr=p["frr"], threshold=p["threshold"], fa_per_hour=p["fa_per_hour"], false_alarms=p["false_alarms"])
+    return select
+
+@torch.no_grad()
+def mine_hard_negatives(model: CRNN, bank: WindowBank, threshold: float = 0.5, mode: str = "windowed", max_window_length: int | None = None,
+                        smooth_frames: int = 3, refractory_s: float = 1.0, max_new: int = 2000, batch: int = 16) -> dict:
+    "Stream `model` over the bank's streams, take the windows where it fires (its false alarms) into the hard pool."
+    found = []
+    for k in range(0, len(bank), batch):
+        for j, (p, t) in enumerate(offline_stream_probabilities(model, None, mode, max_window_length,
+                                                                mels=[m.float() for m in bank.mels[k:k + batch]])):
+            i = k + j
+            for time_s, prob in detect_events(p, t, threshold, smooth_frames, refractory_s):
+                a = int(round((time_s * SAMPLE_RATE - N_FFT // 2) / HOP_LENGTH)) - SEEN_FRAMES + 1   # the window ending there
+                if bank.label(i, a) == 0: found.append((prob, i, a))
+    found.sort(reverse=True)
+    added = bank.add_hard([(i, a) for _, i, a in found[:max_new]])
+    return dict(false_alarms=len(found), added=added, pool=len(bank.hard), hours=bank.hours(), threshold=threshold)
+
 # %% ../nbs/03_train.ipynb #11a2e29b
 def wave_augment(config: TaskConfig, background_files, seed: int) -> WaveAugment | None:
     "The data layer's `WaveAugment` configured from `config` (None when `config.augment` is off)."
@@ -65,14 +166,30 @@ def wave_augment(config: TaskConfig, background_files, seed: int) -> WaveAugment
                        sample_rate=config.sample_rate, seed=seed)
 
 def _is_better(row: dict, best: dict | None) -> bool:
-    return best is None or (row["val_au_fa_fr"], row["val_loss"]) < (best["val_au_fa_fr"], best["val_loss"])
+    "The epoch to keep: by the `select` score when there is one (streams), else by validation au_fa_fr; ties by loss."
+    key = lambda r: (r["select_score"] if "select_score" in r else r["val_au_fa_fr"], r["val_loss"])
+    return best is None or key(row) < key(best)
+
+def window_batches(windows: WindowBank, config: TaskConfig, epoch: int) -> list[list[tuple[tuple[int, int], int]]]:
+    "This epoch's stream windows ((stream, frame), label) in batches: fresh positives, negatives and hard negatives, shuffled."
+    rng = random.Random(config.seed * 1000 + epoch)
+    n_hard = int(round(config.window_negatives * config.hard_share)) if windows.hard else 0
+    items = [(w, 1) for w in windows.positives(config.window_positives, rng)] if config.window_positives else []
+    items += [(w, 0) for w in windows.negatives(config.window_negatives - n_hard, rng)] if config.window_negatives > n_hard else []
+    items += [(windows.hard[rng.randrange(len(windows.hard))], 0) for _ in range(n_hard)]
+    rng.shuffle(items)
+    return [items[k:k + config.batch_size] for k in range(0, len(items), config.batch_size)]
 
 # %% ../nbs/03_train.ipynb #73bbeff6
 def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: SpeechCommands, val_idx, out_dir,
-          resume=None, device=None, num_workers: int = 0, progress: bool = True, loss_fn=None, noise_files=None) -> tuple[CRNN, list[dict]]:
+          resume=None, device=None, num_workers: int = 0, progress: bool = True, loss_fn=None, noise_files=None,
+          windows: WindowBank | None = None, select=None, init: dict | None = None) -> tuple[CRNN, list[dict]]:
     "Train `CRNN(config)`; writes `out_dir/checkpoint.pt` (best) and `out_dir/last.pt`; returns (best model, history)."
-    # `loss_fn(model, features, labels)` -> scalar loss; cross-entropy on the labels when None (distillation passes its own)
+    # `loss_fn(model, features, labels, weights)` -> scalar loss; weighted cross-entropy when None (distillation passes its own)
     # `noise_files`: the augmentation's background recordings (default: the training set's _background_noise_)
+    # `windows`: a WindowBank of training streams: each epoch mixes config.window_positives / window_negatives of its windows
+    #   with the clips; `select(model) -> dict(score=..., ...)`: the epoch to keep has the lowest score (e.g. validation-stream
+    #   FRR at a fixed false-alarm rate), else the lowest validation au_fa_fr; `init`: a state dict to start from (fine-tuning)
     noise_files = list(train_ds.background_files if noise_files is None else noise_files)
     device, out_dir = pick_device(device), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -81,6 +198,7 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
     try:
         seed_everything(config.seed)
         model = CRNN(config).to(device)
+        if init is not None: model.load_state_dict(init)
         opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         history, best, best_state = [], None, None
         if resume is not None:
@@ -93,6 +211,8 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
             best, best_state = history[ck["extra"]["best_epoch"] - 1], ck["extra"]["best_state_dict"]
         logmel = LogMel(config.sample_rate, config.n_mels).to(device)
         specaug = SpecAugment(config.freq_mask_param, config.time_mask_param, config.n_masks).to(device) if config.augment else None
+        melaug = MelAugment(seed=config.seed) if windows is not None and config.mel_augment else None
+        class_weight = torch.tensor([config.negative_weight, 1.0], device=device)
         val_loader = make_loader(val_ds, val_idx, batch_size=256)
         for epoch in range(len(history), config.num_epochs):
             seed_everything(config.seed + epoch)
@@ -100,13 +220,27 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
                                  augment=wave_augment(config, noise_files, config.seed + epoch),
                                  seed=config.seed + epoch, num_workers=num_workers)
             model.train(); t0, total, n = time.perf_counter(), 0.0, 0
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.num_epochs}", disable=not progress, mininterval=2)
-            for waves, labels in bar:
-                waves, labels = waves.to(device), labels.to(device)
+            wins = window_batches(windows, config, epoch) if windows is not None else []
+            if melaug is not None: melaug.generator.manual_seed(config.seed + epoch)
+            schedule = ["clips"] * len(loader) + ["windows"] * len(wins)
+            random.Random(config.seed + epoch).shuffle(schedule)   # clip and window batches interleaved, seeded
+            clips, wit = iter(loader), iter(wins)
+            bar = tqdm(schedule, desc=f"epoch {epoch + 1}/{config.num_epochs}", disable=not progress, mininterval=2)
+            for kind in bar:
+                if kind == "clips":
+                    waves, labels = next(clips)
+                    with torch.no_grad(): x = logmel(waves.to(device))
+                else:
+                    b = next(wit)
+                    x, labels = windows.batch([w for w, _ in b]).to(device), torch.tensor([l for _, l in b])
+                    if melaug is not None: x = melaug(x)
+                labels = labels.to(device)
                 with torch.no_grad():
-                    x = logmel(waves)
                     if specaug is not None: x = specaug(x)
-                loss = F.cross_entropy(model(x), labels) if loss_fn is None else loss_fn(model, x, labels)
+                weights = class_weight[labels] if config.negative_weight != 1 else None        # None: the plain mean
+                if loss_fn is not None: loss = loss_fn(model, x, labels, weights)
+                elif weights is None: loss = F.cross_entropy(model(x), labels)
+                else: loss = F.cross_entropy(model(x), labels, weight=class_weight)               # sum w_y l / sum w_y
                 opt.zero_grad(set_to_none=True); loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip); opt.step()
                 total += loss.item() * len(labels); n += len(labels)
@@ -114,7 +248,9 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
             seconds, t1 = time.perf_counter() - t0, time.perf_counter()
             val = evaluate(model, val_loader)
             row = dict(epoch=epoch + 1, train_loss=total / n, val_loss=val["loss"], val_au_fa_fr=val["au_fa_fr"],
-                       val_roc_auc=val["roc_auc"], epoch_seconds=seconds, val_seconds=time.perf_counter() - t1)
+                       val_roc_auc=val["roc_auc"], epoch_seconds=seconds, windows=sum(len(b) for b in wins))
+            if select is not None: row.update({f"select_{k}": v for k, v in select(model.eval()).items()})
+            row["val_seconds"] = time.perf_counter() - t1
             history.append(row)
             if _is_better(row, best):
                 best, best_state = row, copy.deepcopy(model.state_dict())
@@ -122,8 +258,9 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
             save_checkpoint(out_dir / "last.pt", model, config, history, extra=dict(
                 epoch=row["epoch"], optimizer=opt.state_dict(), best_epoch=best["epoch"], best_state_dict=best_state))
             if progress:
+                sel = "".join(f"  {k[7:]} {v:.4g}" for k, v in row.items() if k.startswith("select_") and isinstance(v, (int, float)))
                 print(f"epoch {row['epoch']:2d}: train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
-                      f"val au_fa_fr {row['val_au_fa_fr']:.6f}  val ROC-AUC {row['val_roc_auc']:.5f}  ({seconds:.1f}s)", flush=True)
+                      f"val au_fa_fr {row['val_au_fa_fr']:.6f}  val ROC-AUC {row['val_roc_auc']:.5f}{sel}  ({seconds:.1f}s)", flush=True)
         if best is None: raise ValueError(f"train: nothing to do, {resume} already has {len(history)} >= num_epochs epochs")
         # the best checkpoint gets the whole history, so it alone tells the run's story
         model.load_state_dict(best_state)
@@ -131,6 +268,37 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
         return model.eval(), history
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
+
+# %% ../nbs/03_train.ipynb #c7c31668
+def train_detector(config: TaskConfig, ds: SpeechCommands, train_idx, val_idx, out_dir, windows: WindowBank | None = None,
+                   select=None, rounds: int = 0, round_epochs: int = 5, mine_threshold: float = 0.5, mode: str = "windowed",
+                   max_window_length: int | None = None, smooth_frames: int = 3, refractory_s: float = 1.0, max_hard: int = 2000,
+                   loss_fn=None, noise_files=None, progress: bool = True) -> tuple[CRNN, list[dict]]:
+    "Round 0 (clips + stream windows), then `rounds` of hard-negative mining and fine-tuning; the best round by `select` is kept."
+    out_dir = Path(out_dir)
+    if rounds and (windows is None or select is None): raise ValueError("train_detector: mining rounds need `windows` and `select`")
+    model, history = train(config, ds, train_idx, ds, val_idx, out_dir / "round0", progress=progress, loss_fn=loss_fn,
+                           noise_files=noise_files, windows=windows, select=select)
+    best_row = lambda h: min(h, key=lambda r: (r.get("select_score", r["val_au_fa_fr"]), r["val_loss"]))
+    log = [dict(round=0, best_epoch=best_row(history)["epoch"], **{k: v for k, v in best_row(history).items() if k.startswith(("select_", "val_"))},
+                hard_pool=len(windows.hard) if windows is not None else 0)]
+    current = model
+    for r in range(1, rounds + 1):
+        mined = mine_hard_negatives(current, windows, mine_threshold, mode, max_window_length, smooth_frames, refractory_s, max_hard)
+        cfg = replace(config, num_epochs=round_epochs, seed=config.seed + r)
+        current, h = train(cfg, ds, train_idx, ds, val_idx, out_dir / f"round{r}", progress=progress, loss_fn=loss_fn,
+                           noise_files=noise_files, windows=windows, select=select, init=current.state_dict())
+        b = best_row(h)
+        log.append(dict(round=r, best_epoch=b["epoch"], mined=mined, hard_pool=len(windows.hard),
+                        **{k: v for k, v in b.items() if k.startswith(("select_", "val_"))}))
+        if progress: print(f"round {r}: {mined['false_alarms']} false alarms on {mined['hours']:.1f} h of training streams at "
+                           f"{mine_threshold} ({mined['added']} new hard negatives, pool {mined['pool']}); best epoch {b['epoch']}: "
+                           + "  ".join(f"{k[7:]} {v:.4g}" for k, v in b.items() if k.startswith("select_") and isinstance(v, (int, float))))
+    key = lambda e: (e.get("select_score", e["val_au_fa_fr"]), e["val_loss"])
+    chosen = min(log, key=key)
+    model, cfg, ck = load_checkpoint(out_dir / f"round{chosen['round']}" / "checkpoint.pt")
+    save_checkpoint(out_dir / "checkpoint.pt", model, cfg, ck["history"], extra=dict(ck["extra"], round=chosen["round"], rounds=log))
+    return model.eval(), log
 
 # %% ../nbs/03_train.ipynb #954c54e0
 def evaluate_real(model: CRNN, shared_data, thresholds: dict | None = None, device=None, batch_size: int = 256) -> dict | None:
