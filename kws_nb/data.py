@@ -383,12 +383,12 @@ class _Clips(Dataset):
         return (self.augment(w) if self.augment else w), int(self.ds.labels[j])
 
 def make_loader(ds: SpeechCommands, indices=None, batch_size: int = 128, train: bool = False, augment=None,
-                balanced: bool | None = None, seed: int = 3407, num_workers: int = 0) -> DataLoader:
-    "Batches of (waves (B, 16000), labels (B,)); training: class-balanced, augmented, seeded."
+                balanced: bool | None = None, seed: int = 3407, num_workers: int = 0, num_samples: int | None = None) -> DataLoader:
+    "Batches of (waves (B, 16000), labels (B,)); training: class-balanced (`num_samples` draws, default one per clip), augmented, seeded."
     indices = list(range(len(ds))) if indices is None else list(indices)
     if not indices: raise ValueError("make_loader: no indices given (empty split?)")
     clips = _Clips(ds, indices, augment if train else None)
-    sampler = balanced_sampler(ds.labels[indices], seed=seed) if (train if balanced is None else balanced) else None
+    sampler = balanced_sampler(ds.labels[indices], num_samples or None, seed=seed) if (train if balanced is None else balanced) else None
     return DataLoader(clips, batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=num_workers,
                       generator=torch.Generator().manual_seed(seed), persistent_workers=num_workers > 0)
 

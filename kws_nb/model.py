@@ -40,6 +40,7 @@ class TaskConfig:
     val_fraction: float = 0.2                # validation share (chooses), disjoint by source speaker
     test_fraction: float = 0.2               # test share (reports), disjoint by source speaker
     balanced: bool = True                    # class-balanced sampler for training
+    clips_per_epoch: int = 0                 # clips drawn each epoch by that sampler (0: as many as there are training clips)
     # training on stream windows (kws_nb.windows), drawn anew each epoch from the training side's streams
     window_positives: int = 0                # positives a epoch (the keyword ended 0-200 ms before the window's end); 0: clips only
     window_negatives: int = 0                # negatives a epoch (keyword-free windows of running speech, pauses, partial keywords)

@@ -218,7 +218,7 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
             seed_everything(config.seed + epoch)
             loader = make_loader(train_ds, train_idx, batch_size=config.batch_size, train=True, balanced=config.balanced,
                                  augment=wave_augment(config, noise_files, config.seed + epoch),
-                                 seed=config.seed + epoch, num_workers=num_workers)
+                                 seed=config.seed + epoch, num_workers=num_workers, num_samples=config.clips_per_epoch or None)
             model.train(); t0, total, n = time.perf_counter(), 0.0, 0
             wins = window_batches(windows, config, epoch) if windows is not None else []
             if melaug is not None: melaug.generator.manual_seed(config.seed + epoch)
