@@ -242,7 +242,8 @@ def threshold_for_fa_per_hour(curve: list[dict], target: float) -> float | None:
     return best
 
 # %% ../nbs/02b_metrics.ipynb #fae8fe9e
-THRESHOLDS = tuple(np.unique(np.concatenate([np.linspace(0.0, 1.0, 201), 1 - np.logspace(-8, -2, 61)])).tolist())
+# 0 .. 1 in steps of 0.005, and log-spaced in 1 - p from 0.5 up to 1 - 1e-8: a detector's operating points sit close to 1
+THRESHOLDS = tuple(np.unique(np.round(np.concatenate([np.linspace(0.0, 1.0, 201), 1 - np.logspace(-8, np.log10(0.5), 240)]), 12)).tolist())
 
 def track_events(track: dict, threshold: float, smooth_frames: int = 3, refractory_s: float = 1.0) -> list[float]:
     "Detection times of a probability track at `threshold` (the `EventDetector`'s smoothing, cached in the track, and refractory)."
