@@ -10,7 +10,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, resolve_shared_data, REAL_SETS
 from .model import TaskConfig, CRNN, save_checkpoint, load_checkpoint, file_sha256
 from .metrics import au_fa_fr, roc_auc, keyword_share, threshold_at_far, operating_point, bootstrap_interval
@@ -73,6 +72,7 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
     "Train `CRNN(config)`; writes `out_dir/checkpoint.pt` (best) and `out_dir/last.pt`; returns (best model, history)."
     # `loss_fn(model, features, labels)` -> scalar loss; cross-entropy on the labels when None (distillation passes its own)
     # `noise_files`: the augmentation's background recordings (default: the training set's _background_noise_)
+    from tqdm import tqdm   # here, not at the top: the runtime loads int8 checkpoints through kws_nb.quant, which imports this module
     noise_files = list(train_ds.background_files if noise_files is None else noise_files)
     device, out_dir = pick_device(device), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
