@@ -199,7 +199,7 @@ def audio_chunks(path, chunk_samples: int, sample_rate: int = SAMPLE_RATE, stdin
     while data := stream.read(width * chunk_samples):
         if total == 0 and data[:4] == b"RIFF":
             raise ValueError(f"stdin starts with a WAV header: '-' reads raw {what} mono PCM at {sample_rate} Hz "
-                             f"(e.g. arecord -t raw -f S16_LE -r {sample_rate} -c 1); give a wav file by its path")
+                             f"(e.g. arecord -t raw -f {'S16_LE' if pcm == 's16le' else 'FLOAT_LE'} -r {sample_rate} -c 1); give a wav file by its path")
         total += len(data)
         data, carry = carry + data, b""
         if len(data) % width: data, carry = data[:len(data) - len(data) % width], data[len(data) - len(data) % width:]
