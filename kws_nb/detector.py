@@ -11,15 +11,15 @@ import torch
 from torch import nn, Tensor
 from .cli import console_script
 from .data import load_audio, SAMPLE_RATE
-from .model import TaskConfig, load_checkpoint, file_sha256
-from .streaming import StreamingCRNN, EventDetector, as_audio_chunk, detect_events
+from .model import TaskConfig, load_checkpoint, file_sha256, is_dynamic_int8
+from .streaming import StreamingCRNN, EventDetector, detect_events
 from .export import (COMPACT_MAGIC, OnnxDetector, export_onnx, load_compact, save_compact, stream_audio,
                            best_compressed_name, student_checkpoint)
 
 # %% auto #0
-__all__ = ['PRETRAINED_FORMATS', 'pretrained_dir', 'model_format', 'Detector', 'load_detector', 'score_file', 'pretrained_file',
-           'refresh_pretrained', 'model_card_markdown', 'audio_chunks', 'check_plot_path', 'run_stream', 'kws_stream',
-           'kws_refresh_pretrained']
+__all__ = ['PRETRAINED_FORMATS', 'RAW_PCM', 'pretrained_dir', 'model_format', 'Detector', 'load_detector', 'score_file',
+           'pretrained_file', 'real_clip_numbers', 'refresh_pretrained', 'model_card_markdown', 'audio_chunks',
+           'check_plot_path', 'run_stream', 'kws_stream', 'kws_refresh_pretrained']
 
 # %% ../nbs/06b_detector.ipynb #72efafa2
 PRETRAINED_FORMATS = 'a kws_nb checkpoint, int8 checkpoint, compact model, TorchScript export or ONNX step graph'
@@ -58,9 +58,9 @@ class Detector:
         self.first_output_samples, self.output_hop_samples = int(stepper.first_output_samples), int(stepper.output_hop_samples)
 
     def step(self, chunk) -> Tensor:
-        "Keyword probabilities (n_new,) of the outputs completed by `chunk` (1-d float or int16 audio, any length)."
-        chunk = chunk if isinstance(chunk, Tensor) else torch.as_tensor(np.asarray(chunk))
-        return self.stepper.step(as_audio_chunk(chunk))
+        "Keyword probabilities (n_new,) of the outputs completed by `chunk` (1-d float or int16 audio, any length); the runtime checks it."
+        if self.backend == "onnxruntime": return self.stepper.step(chunk)
+        return self.stepper.step(chunk if isinstance(chunk, Tensor) else torch.as_tensor(np.asarray(chunk)))
 
     def reset(self): self.stepper.reset()
     def output_times(self, start: int, n: int) -> Tensor: return self.stepper.output_times(start, n)
@@ -90,12 +90,11 @@ def load_detector(path=None, backend: str | None = None, max_window_length: int 
         if backend == "onnxruntime": raise ValueError(f"{path}: a TorchScript export runs on torch; for onnxruntime give the checkpoint or an .onnx file")
         return Detector(torch.jit.load(str(path), map_location="cpu"), str(path), fmt, "torch")
     if fmt == "int8":
-        from kws_nb.quant import load_quantized      # only here: kws_nb.quant imports the train extra's thop
+        from kws_nb.quant import load_quantized      # here: the int8 format's module, needed for int8 files only
         model = load_quantized(path)[0]
     else: model = load_checkpoint(path)[0] if fmt == "checkpoint" else load_compact(path)[0]
     if backend == "onnxruntime":
-        int8 = any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules())
-        return Detector(_onnx_detector(model, int8, max_window_length), str(path), fmt, "onnxruntime")
+        return Detector(_onnx_detector(model, is_dynamic_int8(model), max_window_length), str(path), fmt, "onnxruntime")
     return Detector(StreamingCRNN(model, max_window_length, mode), str(path), fmt, "torch")
 
 def score_file(path, detector=None, threshold: float = 0.5, smooth_frames: int = 3, refractory_s: float = 1.0,
@@ -121,20 +120,23 @@ def pretrained_file(folder=None, which: str | None = None) -> Path:
         raise ValueError(f"{path}: missing or not the file card.json describes (SHA-256 differs); run kws-refresh-pretrained again")
     return path
 
-def _real_numbers(model: nn.Module, shared_data) -> dict | None:
+def real_clip_numbers(model: nn.Module, shared_data) -> dict | None:
     "au_fa_fr and ROC-AUC with intervals of `model` on each real set (int8 scored one clip at a time)."
     from kws_nb.train import evaluate_real
-    from kws_nb.model import is_dynamic_int8
     r = evaluate_real(model, shared_data, batch_size=1 if is_dynamic_int8(model) else 256)
     keys = ("n", "n_keyword", "au_fa_fr", "au_fa_fr_interval", "roc_auc", "roc_auc_interval")
     return None if r is None else {k: {f: v.get(f) for f in keys} for k, v in r.items()}
 
-def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None) -> dict:
+def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: bool = False) -> dict:
     "Copy a run's baseline (float) and best compressed model (int8) into `dest` as compact files, with `card.json` and `MODEL_CARD.md`."
     import datetime, subprocess
     from kws_nb.quant import load_quantized, quantize
     out = sys.stdout if out is None else out
     art, dest = Path(artifacts), Path(dest) if dest else pretrained_dir()
+    old = json.loads((dest / "card.json").read_text()) if (dest / "card.json").is_file() else None
+    if old is not None and not force:
+        raise FileExistsError(f"{dest} already holds a pretrained detector ({', '.join(f['file'] for f in old['files'].values())}, "
+                              "card.json); add --force to replace it")
     base_ck, base_metrics = art / "baseline" / "checkpoint.pt", art / "baseline" / "metrics.json"
     for p in (base_ck, base_metrics):
         if not p.is_file(): raise FileNotFoundError(f"{p} not found: run the pipeline into {art} first (kws-pipeline --out {art})")
@@ -147,7 +149,7 @@ def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None) -> dict
     for key, model, fname in (("float", base, "baseline_float.kws"), ("compressed", compressed, f"{name}_int8.kws")):
         p = save_compact(dest / fname, model)
         files[key] = dict(file=fname, name="baseline" if key == "float" else name, precision="float" if key == "float" else "int8",
-                          bytes=p.stat().st_size, sha256=file_sha256(p), real=_real_numbers(load_compact(p)[0], shared_data))
+                          bytes=p.stat().st_size, sha256=file_sha256(p), real=real_clip_numbers(load_compact(p)[0], shared_data))
     bm = json.loads(base_metrics.read_text())
     try: commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=art, capture_output=True, text=True).stdout.strip() or None
     except OSError: commit = None
@@ -159,8 +161,10 @@ def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None) -> dict
                 real_shared_data=str(shared_data) if shared_data else None, default="compressed", files=files)
     (dest / "card.json").write_text(json.dumps(card, indent=1))
     (dest / "MODEL_CARD.md").write_text(model_card_markdown(card))
-    print(f"kws-refresh-pretrained: wrote {dest}: " + ", ".join(f"{f['file']} ({f['bytes']:,} B)" for f in files.values())
-          + f"; default {files['compressed']['file']} ({why})", file=out)
+    stale = [f["file"] for f in (old or {}).get("files", {}).values() if f["file"] not in {g["file"] for g in files.values()}]
+    for f in stale: (dest / f).unlink(missing_ok=True)       # the replaced card's files that the new one does not name
+    print(f"kws-refresh-pretrained: {'replaced' if old else 'wrote'} {dest}: " + ", ".join(f"{f['file']} ({f['bytes']:,} B)" for f in files.values())
+          + f"; default {files['compressed']['file']} ({why})" + (f"; removed {', '.join(stale)}" if stale else ""), file=out)
     return card
 
 def model_card_markdown(card: dict) -> str:
@@ -179,25 +183,29 @@ def model_card_markdown(card: dict) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/06b_detector.ipynb #1aa85b00
-def audio_chunks(path, chunk_samples: int, sample_rate: int = SAMPLE_RATE, stdin=None):
-    "Float32 chunks of a wav file, or of raw 16-bit little-endian mono PCM at `sample_rate` on stdin when `path` is '-'."
+RAW_PCM = {"s16le": ("<i2", 32768.0, "16-bit little-endian integer"), "f32le": ("<f4", 1.0, "32-bit little-endian float")}
+
+def audio_chunks(path, chunk_samples: int, sample_rate: int = SAMPLE_RATE, stdin=None, pcm: str = "s16le"):
+    "Float32 chunks of a wav file, or of raw mono PCM (`pcm`: s16le or f32le) at `sample_rate` on stdin when `path` is '-'."
+    if pcm not in RAW_PCM: raise ValueError(f"--pcm must be one of {', '.join(RAW_PCM)}, got {pcm!r}")
     if str(path) != "-":
         if not Path(path).is_file(): raise FileNotFoundError(f"audio file {path} not found")
         wave = load_audio(path, sample_rate)  # a clear ValueError when unreadable or empty
         for i in range(0, wave.numel(), chunk_samples): yield wave[i:i + chunk_samples]
         return
+    dtype, scale, what = RAW_PCM[pcm]; width = np.dtype(dtype).itemsize
     stream = stdin if stdin is not None else sys.stdin.buffer
     total, carry = 0, b""
-    while data := stream.read(2 * chunk_samples):
+    while data := stream.read(width * chunk_samples):
         if total == 0 and data[:4] == b"RIFF":
-            raise ValueError("stdin starts with a WAV header: '-' reads raw 16-bit little-endian mono PCM at "
-                             f"{sample_rate} Hz (e.g. arecord -t raw -f S16_LE -r {sample_rate} -c 1); give a wav file by its path")
+            raise ValueError(f"stdin starts with a WAV header: '-' reads raw {what} mono PCM at {sample_rate} Hz "
+                             f"(e.g. arecord -t raw -f {'S16_LE' if pcm == 's16le' else 'FLOAT_LE'} -r {sample_rate} -c 1); give a wav file by its path")
         total += len(data)
         data, carry = carry + data, b""
-        if len(data) % 2: data, carry = data[:-1], data[-1:]
-        if data: yield torch.from_numpy(np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768)
-    if total == 0: raise ValueError("stdin: empty stream (0 bytes); expected raw 16-bit little-endian mono PCM")
-    if carry: raise ValueError(f"stdin: odd number of bytes ({total}); raw 16-bit PCM has 2 bytes per sample")
+        if len(data) % width: data, carry = data[:len(data) - len(data) % width], data[len(data) - len(data) % width:]
+        if data: yield torch.from_numpy(np.frombuffer(data, dtype=dtype).astype(np.float32) / np.float32(scale))
+    if total == 0: raise ValueError(f"stdin: empty stream (0 bytes); expected raw {what} mono PCM")
+    if carry: raise ValueError(f"stdin: {total} bytes is not a whole number of {width}-byte samples (raw {what} PCM, --pcm {pcm})")
 
 # %% ../nbs/06b_detector.ipynb #26c5edcd
 def check_plot_path(plot) -> Path | None:
@@ -211,16 +219,21 @@ def check_plot_path(plot) -> Path | None:
 
 def run_stream(path, checkpoint=None, threshold: float = 0.5, mode: str = "stateful", max_window_length: int = 11,
                smooth_frames: int = 3, refractory_s: float = 1.0, chunk_ms: float = 100.0, plot=None, backend=None,
-               as_json: bool = False, out=None, stdin=None) -> dict:
+               as_json: bool = False, out=None, stdin=None, pcm: str = "s16le", log=None) -> dict:
     "Stream `path` (wav file, or '-' for raw PCM on stdin) through a detector; print each detection; Ctrl-C ends a live stream."
     out = sys.stdout if out is None else out
     if chunk_ms <= 0: raise ValueError(f"chunk_ms must be > 0, got {chunk_ms}")
+    if pcm not in RAW_PCM: raise ValueError(f"--pcm must be one of {', '.join(RAW_PCM)}, got {pcm!r}")
     plot, events_rule = check_plot_path(plot), EventDetector(threshold, smooth_frames, refractory_s)
     det = load_detector(checkpoint, backend, max_window_length, mode)
     sr, events, kept_audio, kept_probs, interrupted = det.sample_rate, [], [], [], False
+    if str(path) == "-" and log is not None:
+        print(f"kws-stream: listening on stdin (raw {pcm} mono PCM at {sr} Hz) with {det.source} ({det.format} on {det.backend}); "
+              "Ctrl-C stops", file=log, flush=True)
     try:
-        for chunk in audio_chunks(path, max(1, round(chunk_ms * sr / 1000)), sr, stdin):
-            probs = det.step(chunk)
+        for chunk in audio_chunks(path, max(1, round(chunk_ms * sr / 1000)), sr, stdin, pcm):
+            try: probs = det.step(chunk)
+            except ValueError as e: raise ValueError(f"{'stdin' if str(path) == '-' else path} at {det.n_samples / sr:.2f} s: {e}") from None
             if plot: kept_audio.append(chunk); kept_probs.append(probs)
             if not len(probs): continue
             for t, p in events_rule.update(probs.numpy(), det.output_times(det.n_outputs - len(probs), len(probs)).numpy()):
@@ -242,7 +255,7 @@ def run_stream(path, checkpoint=None, threshold: float = 0.5, mode: str = "state
     return result
 
 @console_script
-def kws_stream(path: str,  # a wav file, or - for raw 16-bit little-endian 16 kHz mono PCM on stdin (Ctrl-C ends it)
+def kws_stream(path: str,  # a wav file, or - for raw 16 kHz mono PCM on stdin (see --pcm; Ctrl-C ends it)
                checkpoint: str = None,  # model file: checkpoint, int8 checkpoint, compact .kws, TorchScript .pt or .onnx (default: the shipped one)
                threshold: float = 0.5,  # smoothed keyword probability that fires a detection
                mode: str = "stateful",  # stateful (cheapest) or windowed (torch models only)
@@ -252,11 +265,14 @@ def kws_stream(path: str,  # a wav file, or - for raw 16-bit little-endian 16 kH
                chunk_ms: float = 100.0,  # audio read per step
                plot: str = None,  # save a waveform + probability figure to this PNG at the end
                backend: str = None,  # torch or onnxruntime (default: torch for .pt/.kws, onnxruntime for .onnx; a .pt is exported on the fly)
-               json: bool = False):  # one JSON object per detection on stdout, then a summary object
+               json: bool = False,  # one JSON object per detection on stdout, then a summary object
+               pcm: str = "s16le"):  # raw stdin samples: s16le (16-bit integers, arecord -f S16_LE) or f32le (32-bit floats)
     "Spot the keyword in a wav file or a raw PCM stream; one line per detection: time, keyword, probability."
     import json as js
     torch.set_num_threads(1)  # an 80-ms step is many tiny ops: more threads only add synchronisation
-    r = run_stream(path, checkpoint, threshold, mode, max_window_length, smooth_frames, refractory_s, chunk_ms, plot, backend, json)
+    try: r = run_stream(path, checkpoint, threshold, mode, max_window_length, smooth_frames, refractory_s, chunk_ms, plot, backend, json,
+                        pcm=pcm, log=sys.stderr)
+    except KeyboardInterrupt: sys.exit("kws-stream: stopped by Ctrl-C before the stream started")
     summary = {k: v for k, v in r.items() if k != "events"} | dict(detections=len(r["events"]))
     if json: print(js.dumps(dict(summary=summary)), flush=True)
     print(f"kws-stream: {len(r['events'])} detection(s) of {r['keyword']!r} in {r['seconds']:.1f} s of audio"
@@ -265,7 +281,8 @@ def kws_stream(path: str,  # a wav file, or - for raw 16-bit little-endian 16 kH
 @console_script
 def kws_refresh_pretrained(artifacts: str = "artifacts",  # a pipeline run's artifacts folder (baseline, students, quantization)
                            dest: str = None,  # where to write (default: the package's kws_nb/pretrained)
-                           shared_data: str = None):  # real evaluation clips for the card (default: $KWS_NB_SHARED_DATA, else none)
+                           shared_data: str = None,  # real evaluation clips for the card (default: $KWS_NB_SHARED_DATA, else none)
+                           force: bool = False):  # replace a detector already there (its card's files are removed)
     "Replace the shipped pretrained detector by a run's baseline (float) and best compressed model (int8), with their model card."
     if not Path(artifacts).is_dir(): raise FileNotFoundError(f"artifacts folder {artifacts} not found")
-    refresh_pretrained(artifacts, dest, shared_data or os.environ.get("KWS_NB_SHARED_DATA"))
+    refresh_pretrained(artifacts, dest, shared_data or os.environ.get("KWS_NB_SHARED_DATA"), force=force)

@@ -10,13 +10,14 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from .data import LogMel
-from .model import TaskConfig, CRNN, load_checkpoint, count_parameters
-from .streaming import StreamingCRNN, as_audio_chunk
+from .model import TaskConfig, CRNN, load_checkpoint, is_dynamic_int8
+from .streaming import StreamingCRNN
 
 # %% auto #0
-__all__ = ['ONNX_OPSET', 'ONNX_FORMAT', 'STATE_NAMES', 'COMPACT_MAGIC', 'float_crnn', 'onnx_step_graph', 'shrink_onnx',
-           'export_onnx', 'OnnxDetector', 'quantize_onnx', 'save_compact', 'load_compact', 'stream_audio',
-           'clip_scores', 'interleaved_step_latency', 'student_checkpoint', 'best_compressed_name']
+__all__ = ['ONNX_OPSET', 'ONNX_FORMAT', 'STATE_NAMES', 'COMPACT_MAGIC', 'float_crnn', 'front_end_pad', 'onnx_step_graph',
+           'shrink_onnx', 'export_onnx', 'audio_samples', 'OnnxDetector', 'quantize_onnx', 'save_compact',
+           'load_compact', 'stream_audio', 'clip_scores', 'clip_quality', 'interleaved_step_latency',
+           'deployable_files', 'student_checkpoint', 'best_compressed_name']
 
 # %% ../nbs/06a_export.ipynb #5d7376e2
 ONNX_OPSET = 18
@@ -25,8 +26,8 @@ STATE_NAMES = ("carry", "mel", "hidden", "outputs", "energies")
 
 def float_crnn(model: nn.Module) -> CRNN:
     "A float `CRNN` computing what `model` does: itself, or a dynamically quantized CRNN with its int8 weights dequantized."
-    from kws_nb.quant import is_dynamic_int8, quantized_state_dict   # here: kws_nb.quant needs the train extra (thop)
     if not is_dynamic_int8(model): return model.eval()
+    from kws_nb.quant import quantized_state_dict
     sd = {k: v.dequantize() if v.is_quantized else v for k, v in quantized_state_dict(model).items()}
     f = CRNN(model.config); f.load_state_dict(sd)
     return f.eval()
@@ -52,11 +53,6 @@ class _Graph:
         self.nodes.append(helper.make_node(op_type, list(inputs), outs, **attrs))
         return outs[0] if len(outs) == 1 else outs
 
-def _factor(n: int) -> tuple[int, int]:
-    "n = p * q with q the largest divisor of n not above sqrt(n)."
-    q = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
-    return n // q, q
-
 # %% ../nbs/06a_export.ipynb #351ee1eb
 def _mel_points(lm: LogMel) -> np.ndarray:
     "The n_mels + 2 corner frequencies (Hz) of the triangles, computed as torchaudio's `melscale_fbanks` does (HTK, float32)."
@@ -64,53 +60,77 @@ def _mel_points(lm: LogMel) -> np.ndarray:
     m = torch.linspace(mel(0.0), mel(float(lm.sample_rate // 2)), lm.n_mels + 2)
     return (700.0 * (10.0 ** (m / 2595.0) - 1.0)).numpy()
 
+def front_end_pad(lm: LogMel) -> int:
+    "Zeros after a step's signal (hop * (frames - 1) + n_fft samples) that make it whole hops for `_onnx_front_end`."
+    return -(-lm.n_fft // lm.hop_length) * lm.hop_length - lm.n_fft
+
 def _onnx_front_end(g: _Graph, lm: LogMel, signal: str, n_frames: int) -> str:
-    "Log-mel frames (1, n_frames, n_mels) of the 1-d `signal` (hop * (n_frames - 1) + n_fft samples) in ONNX operators."
-    N, hop, nb, M = lm.n_fft, lm.hop_length, lm.n_bins, lm.n_mels
+    "Log-mel frames (1, 1, n_frames, n_mels) of the 1-d `signal`: hop * (n_frames - 1) + n_fft samples, then `front_end_pad` zeros."
+    N, h, nb, M, T = lm.n_fft, lm.hop_length, lm.n_bins, lm.n_mels, n_frames
     if lm.win_length != N: raise ValueError(f"ONNX export: needs win_length == n_fft, got {lm.win_length} and {N}")
-    P, Q = _factor(N); K2 = (N // 2) // P + 1                                    # bin k = k1 + P * k2 <= N / 2
+    Q = max(d for d in range(1, math.isqrt(N) + 1) if N % d == 0)                 # N = P Q, Q <= P: 400 = 20 x 20
+    P, K2 = N // Q, (N // 2) // (N // Q) + 1                                       # n = Q a + b; bin k = k1 + P k2 <= N / 2
     i64 = lambda v: g.const(v, np.int64)
     rng = lambda n, shape: g.op("Reshape", g.op("Range", i64(0), i64(n), i64(1)), g.ints(*shape))
     angle = lambda prod, n: g.op("Mul", g.op("Cast", g.op("Mod", prod, i64(n)), to=1), g.const(2 * math.pi / n))
-    # constants, folded when onnxruntime loads the model: frame indices, window, the two DFT stages
-    idx = g.op("Add", g.op("Add", g.op("Mul", rng(n_frames, (n_frames, 1, 1)), i64(hop)), g.op("Mul", rng(P, (1, 1, P)), i64(Q))),
-               rng(Q, (1, Q, 1)))                                                 # (t, b, a): sample hop t + Q a + b
-    win = g.op("Transpose", g.op("Reshape", g.op("HannWindow", i64(N), periodic=1), g.ints(P, Q)), perm=[1, 0])
-    th1 = angle(g.op("Mul", rng(P, (P, 1)), rng(P, (1, P))), P)                   # (a, k1)
-    f1 = g.op("Concat", g.op("Cos", th1), g.op("Neg", g.op("Sin", th1)), axis=1)  # (P, 2P): e^{-2 pi i a k1 / P}
+    # frames (1, 1, T, N): frame t is rows t, t+1, ... of the signal in rows of one hop, the last row cut
+    rows = g.op("Reshape", signal, g.ints(1, 1, -1, h))
+    parts = [g.op("Slice", rows, g.ints(m, 0), g.ints(m + T, min(h, N - m * h)), g.ints(2, 3)) for m in range(-(-N // h))]
+    frames = g.op("Concat", *parts, axis=3) if len(parts) > 1 else parts[0]
+    # constants, folded when onnxruntime loads the model: window, both DFT stages, the mel triangles at bin k1 + P k2
+    th1 = angle(g.op("Mul", rng(P, (P, 1)), rng(P, (1, P))), P)                               # (k1, a)
+    f1 = g.op("Concat", g.op("Cos", th1), g.op("Neg", g.op("Sin", th1)), axis=0)             # (2P, P): e^{-2 pi i a k1 / P}
     th2 = angle(g.op("Mul", rng(Q, (1, Q, 1)), g.op("Add", rng(P, (P, 1, 1)), g.op("Mul", rng(K2, (1, 1, K2)), i64(P)))), N)
-    c2, s2 = g.op("Cos", th2), g.op("Sin", th2)                                   # (k1, b, k2): e^{-2 pi i b k / N}
+    c2, s2 = g.op("Cos", th2), g.op("Sin", th2)                                               # (k1, b, k2): e^{-2 pi i b k / N}
     f2 = g.op("Concat", g.op("Concat", c2, g.op("Neg", s2), axis=2), g.op("Concat", s2, c2, axis=2), axis=1)  # (P, 2Q, 2K2)
-    # power spectrum: x[Q a + b] -> Y[k1, b] = DFT over a -> X[k1 + P k2] = twiddled DFT over b
-    y = g.op("MatMul", g.op("Mul", g.op("Gather", signal, idx, axis=0), win), f1)  # (t, b, [Re k1 | Im k1])
-    y = g.op("Reshape", g.op("Transpose", g.op("Reshape", y, g.ints(n_frames, Q, 2, P)), perm=[0, 3, 2, 1]), g.ints(n_frames, P, 1, 2 * Q))
-    x = g.op("Reshape", g.op("MatMul", y, f2), g.ints(n_frames, P, 2, K2))       # (t, k1, Re/Im, k2)
-    power = g.op("Reshape", g.op("ReduceSumSquare", x, g.ints(2), keepdims=0), g.ints(1, n_frames, P * K2))  # bin k at k1 K2 + k2
-    # banded mel: filter m reads bins start_m ... start_m + width - 1 with torchaudio's triangle weights
-    f = _mel_points(lm); delta = np.float32((lm.sample_rate // 2) / (nb - 1))
-    start = np.floor(f[:M] / delta) + 1
-    fb = lm.filterbank().to_dense().numpy()
-    last = nb - 1 - (fb != 0)[:, ::-1].argmax(1)
-    width = int((last - start).max()) + 1
-    cols = np.arange(nb)[None]
-    if ((fb != 0) & ((cols < start[:, None]) | (cols >= start[:, None] + width))).any(): raise AssertionError("band misses a weight")
-    fp = g.const(f)
-    cut = lambda a, b: g.op("Unsqueeze", g.op("Slice", fp, g.ints(a), g.ints(b)), g.ints(1))  # (M, 1)
-    lo, mid, hi = cut(0, M), cut(1, M + 1), cut(2, M + 2)
-    bins = g.op("Add", g.op("Add", g.op("Floor", g.op("Div", lo, g.const(delta))), g.const(1.0)),
-                g.op("Cast", rng(width, (1, width)), to=1))                       # (M, width), float
-    freq = g.op("Mul", bins, g.const(delta))
-    down = g.op("Div", g.op("Sub", freq, lo), g.op("Sub", mid, lo))
-    up = g.op("Div", g.op("Sub", hi, freq), g.op("Sub", hi, mid))
-    w = g.op("Mul", g.op("Max", g.op("Min", down, up), g.const(0.0)), g.op("Cast", g.op("Less", bins, g.const(float(nb))), to=1))
-    k = g.op("Min", g.op("Cast", bins, to=7), i64(nb - 1))
-    pos = g.op("Reshape", g.op("Add", g.op("Mul", g.op("Mod", k, i64(P)), i64(K2)), g.op("Div", k, i64(P))), g.ints(-1))
-    band = g.op("Reshape", g.op("Gather", power, pos, axis=2), g.ints(1, n_frames, M, width))
-    mel = g.op("ReduceSum", g.op("Mul", band, w), g.ints(3), keepdims=0)          # (1, t, M)
-    return g.op("Log", g.op("Max", mel, g.const(1e-9)))
+    fp, delta = g.const(_mel_points(lm)), np.float32((lm.sample_rate // 2) / (nb - 1))
+    lo, mid, hi = (g.op("Reshape", g.op("Slice", fp, g.ints(a), g.ints(a + M)), g.ints(1, 1, 1, M)) for a in (0, 1, 2))
+    freq = g.op("Mul", g.op("Cast", g.op("Add", rng(P, (P, 1, 1, 1)), g.op("Mul", rng(K2, (1, 1, K2, 1)), i64(P))), to=1), g.const(delta))
+    tri = g.op("Max", g.op("Min", g.op("Div", g.op("Sub", freq, lo), g.op("Sub", mid, lo)),
+                           g.op("Div", g.op("Sub", hi, freq), g.op("Sub", hi, mid))), g.const(0.0))   # (P, 1, K2, M); 0 past N/2
+    mel_w = g.op("Reshape", g.op("Concat", tri, tri, axis=1), g.ints(P, 2 * K2, M))            # Re² and Im² of each bin
+    # the step's log-mels: window, DFT over a, transpose, twiddled DFT over b, squares, mel, log
+    x = g.op("Reshape", g.op("Mul", frames, g.op("HannWindow", i64(N), periodic=1)), g.ints(T, P, Q))   # (t, a, b)
+    y = g.op("MatMul", f1, x)                                                                  # (t, [Re | Im] k1, b)
+    y = g.op("Reshape", g.op("Transpose", g.op("Reshape", y, g.ints(T, 2, P, Q)), perm=[2, 0, 1, 3]), g.ints(P, T, 2 * Q))
+    spec = g.op("MatMul", y, f2)                                                               # (k1, t, [Re | Im] k2)
+    mel = g.op("ReduceSum", g.op("MatMul", g.op("Mul", spec, spec), mel_w), g.ints(0), keepdims=0)        # (t, M)
+    return g.op("Reshape", g.op("Log", g.op("Max", mel, g.const(1e-9))), g.ints(1, 1, T, M))
 
 # %% ../nbs/06a_export.ipynb #c5194f99
-def onnx_step_graph(model: nn.Module, max_window_length: int = 11, keyword: str | None = None):
+def _gru_op(g: _Graph, x: str, w, H: int, L: int) -> str:
+    "One ONNX `GRU` node per layer on one time step (x: (1, 1, input)); writes `hidden_out`, returns the last output (1, H)."
+    zrh = lambda a: np.concatenate([a[H:2 * H], a[:H], a[2 * H:]])                  # PyTorch's r, z, n -> ONNX's z, r, h
+    hs = g.op("Split", "hidden", g.ints(*[1] * L), axis=0, outputs=L) if L > 1 else ["hidden"]
+    outs = []
+    for k in range(L):
+        b = np.concatenate([zrh(w(k, "bias_ih")), zrh(w(k, "bias_hh"))])[None]
+        outs.append("hidden_out" if L == 1 else g.name())
+        g.op("GRU", x, g.const(zrh(w(k, "weight_ih"))[None]), g.const(zrh(w(k, "weight_hh"))[None]), g.const(b), "", hs[k],
+             outputs=["", outs[-1]], hidden_size=H, linear_before_reset=1)
+        x = outs[-1]                                                                  # (1, 1, H): the next layer's one-step input
+    if L > 1: g.op("Concat", *outs, axis=0, outputs=["hidden_out"])
+    return g.op("Reshape", x, g.ints(1, H))
+
+def _linear(g: _Graph, v: str, w: np.ndarray, b: np.ndarray) -> str:
+    "v @ w.T + b as MatMul and Add (the MatMul is what onnxruntime's dynamic int8 quantizes)."
+    return g.op("Add", g.op("MatMul", v, g.const(w.T)), g.const(b))
+
+def _gru_cells(g: _Graph, x: str, w, H: int, L: int) -> str:
+    "The GRU written as its cell, PyTorch's equations (x: (1, input)); writes `hidden_out`, returns the last output (1, H)."
+    hs = []
+    for k in range(L):
+        h = g.op("Gather", "hidden", g.const(k, np.int64), axis=0)                    # (1, H)
+        gi_rz, gi_n = g.op("Split", _linear(g, x, w(k, "weight_ih"), w(k, "bias_ih")), g.ints(2 * H, H), axis=1, outputs=2)
+        gh_rz, gh_n = g.op("Split", _linear(g, h, w(k, "weight_hh"), w(k, "bias_hh")), g.ints(2 * H, H), axis=1, outputs=2)
+        r, z = g.op("Split", g.op("Sigmoid", g.op("Add", gi_rz, gh_rz)), g.ints(H, H), axis=1, outputs=2)
+        n = g.op("Tanh", g.op("Add", gi_n, g.op("Mul", r, gh_n)))
+        x = g.op("Add", n, g.op("Mul", z, g.op("Sub", h, n)))                          # (1 - z) n + z h
+        hs.append(g.op("Unsqueeze", x, g.ints(0)))
+    g.op("Concat", *hs, axis=0, outputs=["hidden_out"]) if L > 1 else g.op("Identity", hs[0], outputs=["hidden_out"])
+    return x
+
+def onnx_step_graph(model: nn.Module, max_window_length: int = 11, keyword: str | None = None, gru_cells: bool = False):
     "The stateful streamer as one ONNX graph: one conv step of audio and the state in, the keyword probability and new state out."
     import onnx
     from onnx import helper
@@ -120,45 +140,34 @@ def onnx_step_graph(model: nn.Module, max_window_length: int = 11, keyword: str 
     S, C, B, H, L = lm.hop_length * sf, lm.n_fft - lm.hop_length, kf - sf, c.hidden_size, c.gru_num_layers
     if c.bidirectional: raise ValueError("ONNX export: a bidirectional GRU needs future audio and cannot stream")
     if not (2 <= kf and sf <= kf and W >= 1): raise ValueError(f"ONNX export: needs 2 <= stride <= kernel frames, got kernel {kf}, stride {sf}")
-    g, npy = _Graph(), lambda t: t.detach().cpu().numpy()
-    sig = g.op("Concat", "carry", "audio", axis=0)                                 # the frames this step completes need C more samples
-    g.op("Slice", sig, g.ints(S), g.ints(S + C), g.ints(0), outputs=["carry_out"])
-    frames = g.op("Concat", "mel", _onnx_front_end(g, lm, sig, sf), axis=1)       # (1, kf, n_mels): the conv's window
-    g.op("Slice", frames, g.ints(sf), g.ints(kf), g.ints(1), outputs=["mel_out"])
+    g, npy, pad = _Graph(), lambda t: t.detach().cpu().numpy(), front_end_pad(lm)
+    sig = g.op("Concat", "carry", "audio", *([g.const(np.zeros(pad, np.float32))] if pad else []), axis=0)
+    g.op("Slice", sig, g.ints(S), g.ints(S + C), g.ints(0), outputs=["carry_out"])   # the next step's first frame reaches back C samples
+    frames = g.op("Concat", "mel", _onnx_front_end(g, lm, sig, sf), axis=2)       # (1, 1, kf, n_mels): the conv's window
+    g.op("Slice", frames, g.ints(sf), g.ints(kf), g.ints(2), outputs=["mel_out"])
     conv = model.conv[0]
-    y = g.op("Conv", g.op("Unsqueeze", frames, g.ints(0)), g.const(npy(conv.weight).transpose(0, 1, 3, 2)),
+    y = g.op("Conv", frames, g.const(npy(conv.weight).transpose(0, 1, 3, 2)),
              *([g.const(npy(conv.bias))] if conv.bias is not None else []), strides=[sf, sm])   # time-major input, same products
-    x = g.op("Reshape", y, g.ints(1, -1))                                          # (1, channels * F'), channel-major
-    linear = lambda v, w, b: g.op("Add", g.op("MatMul", v, g.const(npy(w).T)), g.const(npy(b)))
-    hs = []
-    for k in range(L):                                                             # GRU cell, PyTorch's equations
-        h = g.op("Gather", "hidden", g.const(k, np.int64), axis=0)                          # (1, H)
-        w = [getattr(model.gru, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-        gi_rz, gi_n = g.op("Split", linear(x, w[0], w[2]), g.ints(2 * H, H), axis=1, outputs=2)
-        gh_rz, gh_n = g.op("Split", linear(h, w[1], w[3]), g.ints(2 * H, H), axis=1, outputs=2)
-        r, z = g.op("Split", g.op("Sigmoid", g.op("Add", gi_rz, gh_rz)), g.ints(H, H), axis=1, outputs=2)
-        n = g.op("Tanh", g.op("Add", gi_n, g.op("Mul", r, gh_n)))
-        x = g.op("Add", n, g.op("Mul", z, g.op("Sub", h, n)))                      # (1 - z) n + z h
-        hs.append(g.op("Unsqueeze", x, g.ints(0)))
-    g.op("Concat", *hs, axis=0, outputs=["hidden_out"]) if L > 1 else g.op("Identity", hs[0], outputs=["hidden_out"])
+    w = lambda k, n: npy(getattr(model.gru, f"{n}_l{k}"))
+    x = (_gru_cells(g, g.op("Reshape", y, g.ints(1, -1)), w, H, L) if gru_cells      # (1, channels * F'), channel-major
+         else _gru_op(g, g.op("Reshape", y, g.ints(1, 1, -1)), w, H, L))
     a1, a2 = model.attention[0], model.attention[2]
-    e = linear(g.op("Tanh", linear(x, a1.weight, a1.bias)), a2.weight, a2.bias)    # (1, 1): this output's attention energy
+    e = _linear(g, g.op("Tanh", _linear(g, x, npy(a1.weight), npy(a1.bias))), npy(a2.weight), npy(a2.bias))   # (1, 1): this output's energy
     outs, ens = g.op("Concat", "outputs", x, axis=0), g.op("Concat", "energies", e, axis=1)   # the last W outputs
     g.op("Slice", outs, g.ints(1), g.ints(W), g.ints(0), outputs=["outputs_out"])
     g.op("Slice", ens, g.ints(1), g.ints(W), g.ints(1), outputs=["energies_out"])
     ctx = g.op("MatMul", g.op("Softmax", ens, axis=1), outs)                       # (1, H)
     wc, bc = npy(model.classifier.weight), npy(model.classifier.bias)
     if c.num_classes == 2:   # softmax(l)[1] = sigmoid(l1 - l0): one column instead of two
-        g.op("Sigmoid", g.op("Add", g.op("MatMul", ctx, g.const((wc[1] - wc[0])[:, None])), g.const(bc[1:] - bc[:1])), outputs=["prob"])
+        g.op("Sigmoid", _linear(g, ctx, (wc[1] - wc[0])[None], bc[1:] - bc[:1]), outputs=["prob"])
     else:
-        g.op("Gather", g.op("Softmax", g.op("Add", g.op("MatMul", ctx, g.const(wc.T)), g.const(bc)), axis=1), g.ints(1), axis=1, outputs=["prob"])
-    shapes = dict(audio=[S], carry=[C], mel=[1, B, c.n_mels], hidden=[L, 1, H], outputs=[W - 1, H], energies=[1, W - 1])
+        g.op("Gather", g.op("Softmax", _linear(g, ctx, wc, bc), axis=1), g.ints(1), axis=1, outputs=["prob"])
+    shapes = dict(audio=[S], carry=[C], mel=[1, 1, B, c.n_mels], hidden=[L, 1, H], outputs=[W - 1, H], energies=[1, W - 1])
     io = lambda names, suffix: [helper.make_tensor_value_info(n + suffix, 1, shapes[n]) for n in names]
     graph = helper.make_graph(g.nodes, "kws_nb", io(["audio", *STATE_NAMES], ""),
                               [helper.make_tensor_value_info("prob", 1, [1, 1]), *io(STATE_NAMES, "_out")], g.inits)
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name="kws_nb")
-    hop = lm.hop_length
-    meta = dict(format=ONNX_FORMAT, keyword=keyword or c.keyword, sample_rate=c.sample_rate, step=S, n_fft=lm.n_fft, hop=hop,
+    meta = dict(format=ONNX_FORMAT, keyword=keyword or c.keyword, sample_rate=c.sample_rate, step=S, n_fft=lm.n_fft, hop=lm.hop_length,
                 kernel=kf, stride=sf, window=W, config={k: v for k, v in c.asdict().items() if k in ("n_mels", "hidden_size", "gru_num_layers", "cnn_out_channels", "kernel_size", "stride", "num_classes")})
     helper.set_model_props(m, {"kws_nb": json.dumps(meta, separators=(",", ":"))})
     onnx.checker.check_model(m, full_check=True)
@@ -187,17 +196,33 @@ def export_onnx(model: nn.Module, path, max_window_length: int = 11, int8: bool 
     import onnx
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".float.tmp")
-    onnx.save(shrink_onnx(onnx_step_graph(model, max_window_length)), str(tmp))
+    onnx.save(shrink_onnx(onnx_step_graph(model, max_window_length, gru_cells=int8)), str(tmp))
     if int8:
         quantize_onnx(tmp, path); tmp.unlink()
     else: tmp.replace(path)
     return path
+
+def audio_samples(chunk) -> np.ndarray:
+    "`chunk` (tensor, array or list) as 1-d float32 numpy samples by `as_audio_chunk`'s rules: int16 scaled; other integers, shapes, NaN, inf refused."
+    if isinstance(chunk, Tensor):
+        try: a = chunk.numpy(force=True)
+        except TypeError: a = chunk.detach().cpu().float().numpy()                # bfloat16 has no numpy type
+    else: a = np.asarray(chunk)
+    if a.ndim != 1: raise ValueError(f"audio chunk: expected a 1-d tensor of samples, got {a.ndim} dims")
+    if a.dtype != np.float32:
+        if a.dtype == np.int16: return a.astype(np.float32) / np.float32(32768)
+        if a.dtype.kind != "f": raise ValueError(f"audio chunk: expected float samples in [-1, 1] or int16 PCM, got {a.dtype}")
+        a = a.astype(np.float32)
+    if not math.isfinite(a.sum(dtype=np.float64)) and (bad := int((~np.isfinite(a)).sum())):   # one sum: finite unless a sample is not
+        raise ValueError(f"audio chunk: {bad} NaN or infinite sample(s) of {a.size}; chunk refused, stream state unchanged")
+    return a
 
 class OnnxDetector:
     "An exported step graph in onnxruntime, on chunks of any length: `step(chunk)` -> probabilities, `reset()`, as `StreamingCRNN`."
     def __init__(self, model, threads: int = 1):
         import onnxruntime as ort
         so = ort.SessionOptions(); so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = threads, 1, 3
+        so.execution_mode, so.graph_optimization_level = ort.ExecutionMode.ORT_SEQUENTIAL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.source = "ONNX bytes" if isinstance(model, (bytes, bytearray)) else str(model)
         try: self.session = ort.InferenceSession(model if isinstance(model, (bytes, bytearray)) else str(model), so, providers=["CPUExecutionProvider"])
         except Exception as e: raise ValueError(f"{self.source}: not an ONNX model onnxruntime can load ({str(e).splitlines()[0][:200]})") from None
@@ -214,32 +239,40 @@ class OnnxDetector:
         shapes = {i.name: i.shape for i in self.session.get_inputs()}
         self.initial = {k: np.zeros(shapes[k], np.float32) for k in STATE_NAMES}
         self.initial["energies"][:] = -np.inf                    # no past outputs yet: they get no attention
+        self.output_names = ["prob", *(k + "_out" for k in STATE_NAMES)]
         self.reset()
 
     def reset(self):
         "Forget the stream: the next chunk is the start of a new one."
-        self.state = {k: v.copy() for k, v in self.initial.items()}
+        self.feeds = {k: v.copy() for k, v in self.initial.items()}   # the state, and the step's audio under "audio"
         self.pending, self.started, self.n_samples, self.n_outputs = np.zeros(0, np.float32), False, 0, 0
 
-    def _run(self, audio: np.ndarray) -> float:
-        out = self.session.run(None, {"audio": audio, **self.state})
-        self.state = dict(zip(STATE_NAMES, out[1:]))
-        return float(out[0][0, 0])
+    @property
+    def state(self) -> dict: return {k: self.feeds[k] for k in STATE_NAMES}
 
-    def _start(self, audio: np.ndarray) -> float:
+    def _run(self, audio: np.ndarray) -> np.ndarray:
+        self.feeds["audio"] = audio
+        out = self.session.run(self.output_names, self.feeds)
+        self.feeds.update(zip(STATE_NAMES, out[1:]))
+        return out[0].reshape(1)
+
+    def _start(self, audio: np.ndarray) -> np.ndarray:
         "The first output: the stream's start reflect-padded as `LogMel` pads, run through the preroll steps with the network state reset."
         seq = np.concatenate([np.zeros(self.lead, np.float32), audio[1:self.pad + 1][::-1], audio[:self.first_output_samples]])
-        self.state = dict(self.initial, carry=seq[:self.carry].copy())
+        self.feeds.update(self.initial, carry=seq[:self.carry].copy())
         S = self.step_samples
         for i in range(self.preroll + 1):
             p = self._run(seq[self.carry + i * S:self.carry + (i + 1) * S])
-            if i < self.preroll: self.state.update({k: self.initial[k] for k in ("hidden", "outputs", "energies")})
+            if i < self.preroll: self.feeds.update({k: self.initial[k] for k in ("hidden", "outputs", "energies")})
         return p
 
     def step(self, chunk) -> Tensor:
         "Keyword probabilities (n_new,) of the outputs completed by `chunk` (1-d float or int16 audio, any length)."
-        chunk = as_audio_chunk(torch.as_tensor(chunk)).numpy()
+        chunk = audio_samples(chunk)
         self.n_samples += chunk.size
+        if self.started and chunk.size == self.step_samples and not self.pending.size:   # the usual step: one run, nothing copied
+            self.n_outputs += 1
+            return torch.from_numpy(self._run(chunk))
         pending, probs = np.concatenate([self.pending, chunk]), []
         if not self.started and pending.size >= self.first_output_samples:
             probs.append(self._start(pending)); pending, self.started = pending[self.first_output_samples:], True
@@ -248,7 +281,7 @@ class OnnxDetector:
             probs += [self._run(pending[i * S:(i + 1) * S]) for i in range(n)]
             pending = pending[n * S:]
         self.pending, self.n_outputs = pending, self.n_outputs + len(probs)
-        return torch.tensor(probs, dtype=torch.float32)
+        return torch.from_numpy(np.concatenate(probs)) if probs else torch.zeros(0)
 
     def output_times(self, start: int, n: int) -> Tensor:
         "Stream time (s) of outputs `start ... start+n-1`: the end of the audio each has seen."
@@ -257,12 +290,12 @@ class OnnxDetector:
 
 # %% ../nbs/06a_export.ipynb #1941c275
 def quantize_onnx(src, dst) -> Path:
-    "Dynamic int8 (onnxruntime.quantization) of an exported step graph: the weight products (MatMul with constant B, Conv) in int8."
+    "Dynamic int8 (onnxruntime.quantization) of an exported step graph: the products with a constant weight (MatMul) in int8."
     import onnx
     from onnxruntime.quantization import quantize_dynamic, QuantType
     dst = Path(dst); dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".tmp")
-    quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Conv"],
+    quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
                      extra_options={"MatMulConstBOnly": True})
     onnx.save(shrink_onnx(onnx.load(str(tmp))), str(tmp)); tmp.replace(dst)
     return dst
@@ -274,7 +307,7 @@ _COMPACT_CONFIG = ("keyword", "sample_rate", "n_mels", "cnn_out_channels", "kern
 
 def save_compact(path, model: nn.Module) -> Path:
     "`model` (float or dynamically int8) as one file of raw numbers: magic, a JSON header (config, tensor table), the bytes."
-    from kws_nb.quant import is_dynamic_int8, quantized_state_dict
+    from kws_nb.quant import quantized_state_dict
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     int8 = is_dynamic_int8(model)
     table, blobs = [], []
@@ -321,6 +354,14 @@ def clip_scores(detector, waves) -> np.ndarray:
     "Each clip's score as a stream: the highest keyword probability while it plays (each clip a fresh stream)."
     return np.array([stream_audio(detector, w, 1600)[1].max(initial=0.0) for w in waves])
 
+def clip_quality(scores, labels) -> dict:
+    "au_fa_fr and ROC-AUC of clip scores (1 = keyword), with 95% bootstrap intervals resampled within each class."
+    from kws_nb.metrics import au_fa_fr, roc_auc, bootstrap_interval
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels).astype(int)
+    if not 0 < labels.sum() < len(labels): raise ValueError(f"clip_quality: needs keyword and other clips, got {labels.sum()} of {len(labels)}")
+    r = dict(n=len(labels), n_keyword=int(labels.sum()), au_fa_fr=au_fa_fr(scores, labels), roc_auc=roc_auc(scores, labels))
+    return r | {f"{k}_interval": bootstrap_interval(f, scores, labels, strata=labels) for k, f in (("au_fa_fr", au_fa_fr), ("roc_auc", roc_auc))}
+
 def interleaved_step_latency(steppers: dict, chunk_samples: int = 1280, rounds: int = 3, min_run_time: float = 0.2,
                              warm_seconds: float = 1.0, seed: int = 3407) -> dict:
     "Median CPU seconds per `step` of `chunk_samples` for each stepper, one thread, interleaved rounds, fastest round kept."
@@ -328,26 +369,39 @@ def interleaved_step_latency(steppers: dict, chunk_samples: int = 1280, rounds: 
     g = torch.Generator().manual_seed(seed)
     warm, chunk = 0.1 * torch.randn(int(warm_seconds * 16000), generator=g), 0.1 * torch.randn(chunk_samples, generator=g)
     best = {}
-    for _ in range(rounds):
+    for r in range(rounds + 1):                                  # round 0 only warms up (the first timing of a process runs slow)
         for name, s in steppers.items():
             s.reset(); s.step(warm)                              # in the steady state: past the stream's first outputs
-            r = step_latency(s, chunk=chunk, min_run_time=min_run_time)
-            if name not in best or r["median_s"] < best[name]["median_s"]: best[name] = r
+            t = step_latency(s, chunk=chunk, min_run_time=min_run_time if r else min(min_run_time, 0.05))
+            if r and (name not in best or t["median_s"] < best[name]["median_s"]): best[name] = t
     return best
+
+def deployable_files(model: nn.Module, qmodel: nn.Module, dest, max_window_length: int = 11) -> dict[str, Path]:
+    "Every file a user could ship of float `model` and its int8 `qmodel`, written into `dest`: {format: path}."
+    from kws_nb.model import save_checkpoint
+    from kws_nb.quant import save_quantized
+    from kws_nb.streaming import export_torchscript
+    d, W = Path(dest), max_window_length
+    return {"checkpoint": save_checkpoint(d / "checkpoint.pt", model, model.config),
+            "int8 checkpoint": save_quantized(d / "checkpoint_int8.pt", qmodel, model.config),
+            "TorchScript": export_torchscript(StreamingCRNN(model, W), d / "stream.pt"),
+            "TorchScript int8": export_torchscript(StreamingCRNN(qmodel, W), d / "stream_int8.pt"),
+            "ONNX": export_onnx(model, d / "step.onnx", W), "ONNX int8": export_onnx(model, d / "step_int8.onnx", W, int8=True),
+            "compact": save_compact(d / "model.kws", model), "compact int8": save_compact(d / "model_int8.kws", qmodel)}
 
 def student_checkpoint(artifacts, name: str) -> Path:
     "The float checkpoint of model `name` of a run (the baseline's or a student's)."
-    art = Path(artifacts)
-    return art / "baseline" / "checkpoint.pt" if name == "baseline" else art / "students" / name / "checkpoint.pt"
+    return Path(artifacts) / ("baseline" if name == "baseline" else f"students/{name}") / "checkpoint.pt"
 
 def best_compressed_name(artifacts) -> tuple[str, str]:
-    "(name, why): `best_compressed` of the quantization chapter's metrics when it names one, else the smallest student (by parameters)."
+    "(name, rule): the quantization chapter's `verdict.best` (else `verdict.best_int8`), else the smallest student by MACs."
     art = Path(artifacts); qm = art / "quantization" / "metrics.json"
-    best = json.loads(qm.read_text()).get("best_compressed") if qm.is_file() else None
-    if isinstance(best, dict): best = best.get("name")
-    if best: return str(best), f"best_compressed of {qm}"
+    verdict = (json.loads(qm.read_text()).get("verdict") or {}) if qm.is_file() else {}
+    for key in ("best", "best_int8"):
+        if (verdict.get(key) or {}).get("name"): return str(verdict[key]["name"]), f"verdict.{key}.name of {qm}"
     students = sorted((art / "students").glob("*/checkpoint.pt"))
-    if not students: return "baseline", "no students in the run: the baseline"
-    sizes = {p.parent.name: count_parameters(load_checkpoint(p)[0]) for p in students}
-    name = min(sizes, key=lambda k: (sizes[k], k))
-    return name, f"the smallest student ({sizes[name]:,} parameters; {qm.name} names no best_compressed)"
+    if not students: return "baseline", f"the baseline: no verdict in {qm} and no students"
+    from kws_nb.profiling import macs        # thop: the train extra
+    cost = {p.parent.name: macs(load_checkpoint(p)[0]) for p in students}
+    name = min(cost, key=lambda k: (cost[k], k))
+    return name, f"the smallest student by MACs ({cost[name]:,}); no verdict in {qm}"

@@ -10,8 +10,6 @@ import torch
 import torch.utils.benchmark as benchmark
 from torch import nn
 import torch.ao.nn.quantized.dynamic as nnqd
-import thop
-from thop.rnn_hooks import count_gru
 from .data import LogMel, CLIP_SAMPLES, SAMPLE_RATE
 from .model import TaskConfig, CRNN
 
@@ -22,6 +20,7 @@ __all__ = ['QUANTIZED_RULES', 'attention_context_macs', 'macs', 'front_end_macs'
 # %% ../nbs/02a_profiling.ipynb #96056541
 def _count_quantized_gru(m: nnqd.GRU, x, y):
     "thop's GRU rule with the sizes read from the packed int8 weights of a dynamically quantized GRU."
+    from thop.rnn_hooks import count_gru
     w = m.get_weight()
     hidden, inputs = w["weight_ih_l0"].shape[0] // 3, w["weight_ih_l0"].shape[1]
     layers = sum(1 for k in w if k.startswith("weight_ih_l") and not k.endswith("_reverse"))
@@ -45,6 +44,7 @@ def attention_context_macs(model: nn.Module, frames: int = 101) -> int:
 
 def macs(model: nn.Module, frames: int = 101) -> int:
     "MACs of one forward on a (1, n_mels, frames) log-mel, float or dynamically quantized (thop on a deep copy)."
+    import thop      # here, not at the top: the runtime imports this module (int8 checkpoints load through kws_nb.quant) without thop
     n_mels = getattr(getattr(model, "config", None), "n_mels", 40)
     x = torch.randn(1, n_mels, frames, generator=torch.Generator().manual_seed(0))
     ops, _ = thop.profile(copy.deepcopy(model).cpu(), inputs=(x,), custom_ops=QUANTIZED_RULES, verbose=False)

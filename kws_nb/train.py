@@ -11,7 +11,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, resolve_shared_data, REAL_SETS, load_audio, stream_log_mel, SAMPLE_RATE
 from .model import TaskConfig, CRNN, save_checkpoint, load_checkpoint, file_sha256, is_dynamic_int8
 from .metrics import au_fa_fr, roc_auc, keyword_share, threshold_at_far, operating_point, bootstrap_interval
@@ -190,6 +189,7 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
     # `windows`: a WindowBank of training streams: each epoch mixes config.window_positives / window_negatives of its windows
     #   with the clips; `select(model) -> dict(score=..., ...)`: the epoch to keep has the lowest score (e.g. validation-stream
     #   FRR at a fixed false-alarm rate), else the lowest validation au_fa_fr; `init`: a state dict to start from (fine-tuning)
+    from tqdm import tqdm   # here, not at the top: the runtime loads int8 checkpoints through kws_nb.quant, which imports this module
     noise_files = list(train_ds.background_files if noise_files is None else noise_files)
     device, out_dir = pick_device(device), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -285,7 +285,7 @@ def train_detector(config: TaskConfig, ds: SpeechCommands, train_idx, val_idx, o
     current = model
     for r in range(1, rounds + 1):
         mined = mine_hard_negatives(current, windows, mine_threshold, mode, max_window_length, smooth_frames, refractory_s, max_hard)
-        cfg = replace(config, num_epochs=round_epochs, seed=config.seed + r)
+        cfg = replace(config, num_epochs=round_epochs, seed=config.seed + 1000 * r)
         current, h = train(cfg, ds, train_idx, ds, val_idx, out_dir / f"round{r}", progress=progress, loss_fn=loss_fn,
                            noise_files=noise_files, windows=windows, select=select, init=current.state_dict())
         b = best_row(h)
@@ -297,7 +297,8 @@ def train_detector(config: TaskConfig, ds: SpeechCommands, train_idx, val_idx, o
     key = lambda e: (e.get("select_score", e["val_au_fa_fr"]), e["val_loss"])
     chosen = min(log, key=key)
     model, cfg, ck = load_checkpoint(out_dir / f"round{chosen['round']}" / "checkpoint.pt")
-    save_checkpoint(out_dir / "checkpoint.pt", model, cfg, ck["history"], extra=dict(ck["extra"], round=chosen["round"], rounds=log))
+    save_checkpoint(out_dir / "checkpoint.pt", model, replace(cfg, seed=config.seed), ck["history"],
+                    extra=dict(ck["extra"], round=chosen["round"], rounds=log))
     return model.eval(), log
 
 # %% ../nbs/03_train.ipynb #954c54e0

@@ -9,9 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 from .data import load_audio, stream_log_mel, SAMPLE_RATE
-from .streams import load_streams
 
 # %% auto #0
 __all__ = ['WINDOW_FRAMES', 'SEEN_FRAMES', 'HOP_LENGTH', 'N_FFT', 'window_times', 'window_label', 'WindowBank', 'MelAugment']
@@ -39,6 +37,7 @@ class WindowBank:
     "Log-mel of streams (dicts with `path` or `audio`, and `spans`) and labelled windows drawn from them."
     def __init__(self, streams: list[dict], n_mels: int = 40, progress: bool = False):
         if not streams: raise ValueError("WindowBank: no streams given")
+        from tqdm.auto import tqdm   # here: the runtime (kws_nb.quant -> train -> windows) needs only the base install
         self.mels, self.spans, self.names, self.hard = [], [], [], []
         for s in tqdm(streams, desc="log-mel of the streams", disable=not progress):
             audio = s["audio"] if "audio" in s else load_audio(s["path"])

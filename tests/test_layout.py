@@ -1,5 +1,5 @@
 "The project's shape: nbdev 2's settings.ini layout, module order, no private imports, a runtime install without the extras."
-import ast, configparser, importlib.metadata, re, subprocess, sys, textwrap
+import ast, configparser, importlib.metadata, json, re, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 
@@ -87,16 +87,20 @@ def extra_modules() -> set[str]:
 
 
 def test_runtime_needs_only_the_base_install(tmp_path):
-    "kws-stream loads a checkpoint, and an ONNX file, and streams a file with every train/dev extra made unimportable."
+    "kws-stream streams a file through every model format with every train/dev extra made unimportable."
     blocked = extra_modules()
-    assert {"tqdm", "matplotlib", "thop", "papermill", "nbdev"} <= blocked, blocked
+    assert {"tqdm", "matplotlib", "thop", "papermill", "nbdev", "onnx"} <= blocked, blocked
     from kws_nb.model import save_checkpoint
+    from kws_nb.quant import quantize, save_quantized
+    from kws_nb.streaming import StreamingCRNN, export_torchscript
+    from kws_nb.export import export_onnx, save_compact
     from kws_nb.testing import sharpened_crnn, bursty_noise
     import soundfile as sf
-    m = sharpened_crnn(seed=0)
-    ck = save_checkpoint(tmp_path / "ck.pt", m, m.config)
-    from kws_nb.export import export_onnx
-    onnx_file = export_onnx(m, tmp_path / "m.onnx")
+    m = sharpened_crnn(seed=0); q = quantize(m)
+    models = [save_checkpoint(tmp_path / "ck.pt", m, m.config), save_quantized(tmp_path / "q.pt", q, m.config),
+              save_compact(tmp_path / "m.kws", m), save_compact(tmp_path / "q.kws", q),
+              export_torchscript(StreamingCRNN(m), tmp_path / "ts.pt"), export_onnx(m, tmp_path / "m.onnx"),
+              export_onnx(m, tmp_path / "q.onnx", int8=True)]
     sf.write(tmp_path / "a.wav", (0.5 * bursty_noise(16000 * 3, seed=5)).clamp(-1, 1).numpy(), 16000, subtype="PCM_16")
     code = textwrap.dedent(f"""
         import sys, importlib.abc
@@ -106,14 +110,30 @@ def test_runtime_needs_only_the_base_install(tmp_path):
                 if name.split(".")[0] in BLOCKED: raise ImportError(f"{{name}} is not in the base install")
         sys.meta_path.insert(0, Block())
         from kws_nb.detector import kws_stream
-        for model in ({str(ck)!r}, {str(onnx_file)!r}):
-            sys.argv = ["kws-stream", {str(tmp_path / "a.wav")!r}, "--checkpoint", model, "--threshold", "0.3"]
-            try: kws_stream()
-            except SystemExit as e:
-                if e.code: raise
+        for model in {[str(p) for p in models]!r}:
+            kws_stream(argv=[{str(tmp_path / "a.wav")!r}, "--checkpoint", model, "--threshold", "0.3", "--json"])
+        import kws_nb
+        print("load_detector:", kws_nb.load_detector({str(models[1])!r}), file=sys.stderr)
         print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED), file=sys.stderr)
         """)
-    (tmp_path / "run.py").write_text(code)     # a script file, as a console script is (fastcore parses argv for __main__)
+    (tmp_path / "run.py").write_text(code)
     r = subprocess.run([sys.executable, str(tmp_path / "run.py")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "detection(s) of 'sheila'" in r.stderr and "loaded: []" in r.stderr, r.stderr[-2000:]
+    assert r.stderr.count("detection(s) of 'sheila'") == len(models) and "loaded: []" in r.stderr, r.stderr[-2000:]
+    summaries = [json.loads(l)["summary"] for l in r.stdout.splitlines() if l.startswith('{"summary"')]
+    assert [(s["format"], s["backend"]) for s in summaries] == [
+        ("checkpoint", "torch"), ("int8", "torch"), ("compact", "torch"), ("compact", "torch"), ("torchscript", "torch"),
+        ("onnx", "onnxruntime"), ("onnx", "onnxruntime")], summaries
+    assert all(s["detections"] > 0 for s in summaries), summaries
+    assert "load_detector: Detector(" in r.stderr and "int8 on torch" in r.stderr
+
+
+def test_import_kws_nb_is_light():
+    "`import kws_nb` loads no torch; `kws_nb.load_detector` and `kws_nb.score_file` load the detector module on first use."
+    code = ("import sys, kws_nb; assert 'torch' not in sys.modules, 'import kws_nb imported torch'; "
+            "from kws_nb.detector import load_detector, score_file; "
+            "assert kws_nb.load_detector is load_detector and kws_nb.score_file is score_file; print('ok')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+    import kws_nb
+    with pytest.raises(AttributeError, match="no attribute 'not_there'"): kws_nb.not_there

@@ -117,3 +117,27 @@ def test_report_command_rewrites_only_the_readme_results(ci_run, tmp_path):
                          capture_output=True, text=True, timeout=600)
     last = bad.stderr.strip().splitlines()[-1]          # (torch may warn on a line of its own before it)
     assert bad.returncode == 1 and last.startswith("kws-report: error:") and "Traceback" not in bad.stderr
+
+
+def test_export_chapter_measures_the_shipped_files(ci_run):
+    "06a: every format written for the baseline and the best compressed model, sizes from those files, one latency table, int8 quality."
+    from kws_nb.model import file_sha256
+    m = json.loads((ci_run / "export" / "metrics.json").read_text())
+    name = m["best_compressed"]["name"]
+    assert m["best_compressed"]["rule"]
+    for key, n in (("baseline", "baseline"), ("compressed", name)):
+        src = m["sources"][key]
+        assert src["name"] == n and src["checkpoint_sha256"] == file_sha256(src["checkpoint"])
+        for fmt, path in m["files"][key].items(): assert Path(path).stat().st_size == m["sizes"][key][fmt], (key, fmt)
+    assert [r["format"] for r in m["size_table"]] == ["torch checkpoint", "TorchScript", "ONNX", "compact (.kws)"]
+    lat = m["latency"]
+    assert len(lat["rows"]) == 12 and lat["threads"] == 1
+    ref = [r for r in lat["rows"] if (r["model"], r["runtime"]) == ("baseline", "torch eager")]
+    assert len(ref) == 1 and ref[0]["speedup"] == 1.0
+    assert lat["meets_5x"] == (lat["fastest_compressed"]["speedup"] >= 5)
+    for agree in m["agreement"].values(): assert agree["onnx_vs_torch"] < 1e-4 and 0 < agree["onnx_int8_vs_onnx"] < 0.5
+    assert set(m["quality"]["baseline"]) == {"torch float", "torch int8", "onnxruntime float", "onnxruntime int8"}
+    sets = set(m["quality_sets"])
+    assert "synthetic test" in sets
+    for runtime, per_set in m["quality"]["baseline"].items():
+        assert set(per_set) == sets and all(0 <= r["au_fa_fr"] and 0 <= r["roc_auc"] <= 1 for r in per_set.values()), runtime

@@ -119,6 +119,9 @@ def toy_artifacts(tmp_path_factory):
     eng = find_engines(["espeak"])                            # a few seconds of validation and test streams for the stream benchmark
     generate_streams(root / "streams", tts_sides(eng), {"val": (0.005, 3), "test": (0.005, 3)}, stream_seconds=20.0,
                      engines=["espeak"], noise_seconds=2.0, progress=False)
+    (art / "detection").mkdir(parents=True, exist_ok=True)       # the mode and post-processing chapter 04a chooses on validation streams
+    (art / "detection" / "metrics.json").write_text(json.dumps(dict(choice=dict(
+        mode="stateful", smooth_frames=3, refractory_s=1.0, max_window_length=None, target=0.5))))
     return root
 
 

@@ -163,7 +163,7 @@ def test_cli_file_and_stdin_agree(cli):
 
 @pytest.mark.parametrize("kind, stdin, message", [
     ("empty", b"", "empty stream"),
-    ("odd", b"\x01" * 8001, "odd number of bytes (8001)"),
+    ("odd", b"\x01" * 8001, "8001 bytes is not a whole number of 2-byte samples"),
     ("wav header", None, "WAV header"),
     ("too short", b"\x00" * 2000, "first output needs"),
 ])

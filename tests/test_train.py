@@ -166,7 +166,8 @@ def test_notebook_runs_on_a_toy_dataset(tmp_path):
     art = tmp_path / "art"
     pm.execute_notebook(str(REPO / "nbs" / "03_train.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(REPO / "nbs"),
                         kernel_name="python3", progress_bar=False,
-                        parameters=dict(artifacts=str(art), data_dir=str(root), num_epochs=1, max_train_clips=30))
+                        parameters=dict(artifacts=str(art), data_dir=str(root), num_epochs=1, max_train_clips=30,
+                                        window_positives=0, window_negatives=0, n_seeds=2))   # clips only: no streams here
     for name in ("checkpoint.pt", "metrics.json", "training_curves.png"):
         assert (art / "baseline" / name).exists(), name
     assert (art / "split.csv").exists()                      # the run's split (written here when the streams chapter did not run)
@@ -174,4 +175,6 @@ def test_notebook_runs_on_a_toy_dataset(tmp_path):
     assert m["n_train"] == 30 and len(m["history"]) == 1
     assert m["test"]["n"] == m["split"]["test"]["clips"] > 0                      # reported on the held-out test split
     assert m["test"]["at_threshold"]["threshold"] == m["validation"]["threshold"]  # at the threshold validation chose
+    assert not m["stream_training"] and m["rounds"] == [] and m["ablations"] == {}
+    assert [r["seed"] for r in m["seeds"]["runs"]] == [3407, 3408]
     load_checkpoint(art / "baseline" / "checkpoint.pt")
