@@ -4,14 +4,16 @@
 
 # %% ../nbs/08_pipeline.ipynb #97f4e812
 from __future__ import annotations
-import json, os, re, time
+import hashlib, json, os, re, time
 from pathlib import Path
 import papermill as pm
 from .cli import console_script
+from .data import file_sha256
 
 # %% auto #0
-__all__ = ['PROFILES', 'pipeline_notebooks', 'notebook_parameters', 'default_shared_data', 'run_pipeline', 'record_run',
-           'kws_pipeline']
+__all__ = ['PROFILES', 'DATA_MANIFESTS', 'pipeline_notebooks', 'notebook_parameters', 'file_snapshot', 'output_key',
+           'outputs_digest', 'chapter_inputs', 'expected_outputs', 'why_run', 'default_shared_data', 'run_pipeline',
+           'read_runs', 'record_run', 'note_running', 'note_skip', 'kws_pipeline']
 
 # %% ../nbs/08_pipeline.ipynb #0225b7d8
 PROFILES: dict[str, dict[str, dict]] = {
@@ -52,6 +54,60 @@ def notebook_parameters(nb: Path, profile: str, shared: dict, profiles=None) -> 
         raise ValueError(f"profile {profile!r} sets {sorted(unknown)} but {nb.name} declares only {sorted(declared)}")
     return {**{k: v for k, v in shared.items() if k in declared}, **over}
 
+# %% ../nbs/08_pipeline.ipynb #66449024
+DATA_MANIFESTS = dict(data_dir="synth_manifest.json", stream_dir="streams_manifest.json")   # a generated folder's stand-in
+
+def _sha(text: str) -> str: return hashlib.sha256(text.encode()).hexdigest()
+
+def file_snapshot(root, skip=(), extra=()) -> dict[str, tuple[int, int]]:
+    "`{path: (mtime_ns, size)}` of the files under `root` outside the `skip` paths, and of the `extra` files that exist."
+    skip, paths = {str(s) for s in skip}, []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [n for n in dirs if os.path.join(folder, n) not in skip]
+        paths += [p for n in names if (p := os.path.join(folder, n)) not in skip]
+    paths += [str(e) for e in extra if Path(e).is_file() and str(e) not in paths]
+    return {p: (st.st_mtime_ns, st.st_size) for p in paths for st in [os.stat(p)]}
+
+def output_key(path, out) -> str:
+    "A file's name in `pipeline.json`: relative to `out` inside it, absolute outside (`Path(out) / key` finds it either way)."
+    path, out = Path(path), Path(out)
+    return path.relative_to(out).as_posix() if path.is_relative_to(out) else str(path)
+
+def outputs_digest(outputs: dict) -> str:
+    "One hash of a chapter's outputs `{file: sha256}`: what the chapters after it depend on."
+    return _sha(json.dumps(outputs, sort_keys=True))
+
+def chapter_inputs(nb, params: dict, profile: str, upstream: list) -> tuple[dict, str]:
+    "(content hashes of what a chapter's run depends on, the input key hashing them all); `upstream`: earlier `(chapter, outputs digest)`."
+    inputs = dict(notebook=file_sha256(nb), parameters=_sha(json.dumps(params, sort_keys=True, default=str)), profile=profile,
+                  upstream=_sha(json.dumps([list(u) for u in upstream])))
+    return inputs, _sha(json.dumps(inputs, sort_keys=True))
+
+# %% ../nbs/08_pipeline.ipynb #e3e67455
+def expected_outputs(records: dict, order: list, chapter: str) -> dict:
+    "`chapter`'s recorded output files, each with the hash recorded by its last writer (this chapter or a later one in `order`)."
+    if chapter not in records: return {}
+    outs = [records[c].get("outputs") or {} for c in order[order.index(chapter):] if c in records]
+    return {f: next(o[f] for o in reversed(outs) if f in o) for f in outs[0]}
+
+def why_run(record: dict | None, inputs: dict, key: str, expected: dict, out, force: bool = False,
+            interrupted: bool = False, changed_before=()) -> str | None:
+    "Why a chapter runs (forced, new, failed, interrupted, an input changed, an output missing or changed); None to skip it."
+    if force: return "forced (--force)"
+    if interrupted: return "previous attempt was interrupted"
+    if not record: return "new"
+    if record.get("status") == "failed": return "previous attempt failed"
+    if "input_key" not in record: return "no input key recorded"
+    if record["input_key"] != key:
+        old = record.get("inputs") or {}
+        for part, why in (("notebook", "notebook changed"), ("parameters", "parameters changed"), ("profile", "profile changed")):
+            if old.get(part) != inputs[part]: return why
+        return "an earlier chapter's outputs changed" + (f" ({', '.join(changed_before)})" if changed_before else "")
+    for name, sha in expected.items():
+        if not (Path(out) / name).is_file(): return f"output file missing: {name}"
+        if file_sha256(Path(out) / name) != sha: return f"output file changed: {name}"
+    return None
+
 # %% ../nbs/08_pipeline.ipynb #0f108b8d
 def _default_nbs() -> Path:
     nbs = Path(__file__).resolve().parent.parent / "nbs"
@@ -64,8 +120,8 @@ def default_shared_data(nbs_path) -> Path:
     return Path(os.environ.get("KWS_NB_SHARED_DATA") or Path(nbs_path).resolve().parent.parent / "shared" / "data")
 
 def run_pipeline(profile: str = "full", out="artifacts", data_dir=None, nbs_path=None, only=None, shared_data=None,
-                 profiles=None, kernel_name: str = "python3", progress: bool = True) -> list[Path]:
-    "Run every chapter notebook in order under `profile`; returns the executed notebooks' paths."
+                 profiles=None, kernel_name: str = "python3", progress: bool = True, force: bool = False) -> list[Path]:
+    "Run the chapter notebooks in order under `profile`, skipping the unchanged ones (all run with `force`); returns the copies executed now."
     nbs_path = Path(nbs_path) if nbs_path else _default_nbs()
     shared_data = Path(shared_data).resolve() if shared_data else default_shared_data(nbs_path)
     out = Path(out).resolve(); (out / "notebooks").mkdir(parents=True, exist_ok=True)
@@ -75,35 +131,81 @@ def run_pipeline(profile: str = "full", out="artifacts", data_dir=None, nbs_path
     data_root = out / "data" if profile != "full" else nbs_path.parent / "data"     # generated data outlives a full run's artifacts
     shared = dict(artifacts=str(out), data_dir=str(data_dir), stream_dir=str(data_root / "synthetic_streams"), shared_data=str(shared_data))
     if real_data: shared["generate"] = False   # a real Speech Commands folder: the synth chapter only checks it
-    nbs = pipeline_notebooks(nbs_path)
-    if only: nbs = [nb for nb in nbs if any(nb.stem.startswith(o) for o in only)]
+    order = pipeline_notebooks(nbs_path)
+    nbs = [nb for nb in order if not only or any(nb.stem.startswith(o) for o in only)]
     plan = [(nb, notebook_parameters(nb, profile, shared, profiles)) for nb in nbs]   # validate all before running
-    done = []
+    order, tag = [nb.stem for nb in order], f"[kws-pipeline {profile}]"
+    runs = read_runs(out, profile)
+    records, interrupted = runs.get("chapters", {}), set(runs.get("running", {}))
+    skip = [out / "notebooks", out / "pipeline.json", out / "pipeline.json.tmp"] + [Path(shared[k]) for k in DATA_MANIFESTS]
+    manifests = [Path(shared[k]) / name for k, name in DATA_MANIFESTS.items()]
+    digest = {c: outputs_digest(r.get("outputs") or {}) for c, r in records.items()}   # each chapter's latest outputs
+    before, done = dict(digest), []
     for i, (nb, params) in enumerate(plan, 1):
-        dest, t0 = out / "notebooks" / nb.name, time.time()
-        print(f"[kws-pipeline {profile}] {i}/{len(plan)} {nb.name} {params}", flush=True)
+        c, t0 = nb.stem, time.time()
+        upstream = [(e, digest[e]) for e in order[:order.index(c)] if e in digest]
+        inputs, key = chapter_inputs(nb, params, profile, upstream)
+        record = records.get(c)
+        why = why_run(record, inputs, key, expected_outputs(records, order, c), out, force, c in interrupted,
+                      [e for e, h in upstream if before.get(e) != h])
+        if why is None:
+            records = note_skip(out, profile, c, time.time() - t0)["chapters"]
+            print(f"{tag} {c}: skipped (inputs and outputs unchanged since {record['finished']})", flush=True)
+            continue
+        print(f"{tag} {c}: running ({why}), {i}/{len(plan)}, parameters {params}", flush=True)
+        dest, kept = out / "notebooks" / nb.name, (record or {}).get("outputs") or {}
+        note_running(out, profile, c)
+        snap, t0 = file_snapshot(out, skip, manifests), time.time()
         try:
             pm.execute_notebook(str(nb), str(dest), parameters=params, cwd=str(nbs_path), kernel_name=kernel_name,
                                 progress_bar=progress, log_output=False)
-        except pm.PapermillExecutionError as e:
-            raise RuntimeError(f"{nb.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
-                               f"(executed copy: {dest})") from None
+        except Exception as e:
+            failed = (f"{nb.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (executed copy: {dest})"
+                      if isinstance(e, pm.PapermillExecutionError) else f"{nb.name} failed: {type(e).__name__}: {e}")
+            record_run(out, profile, c, time.time() - t0, params, status="failed", error=failed, input_key=key, inputs=inputs, outputs=kept)
+            if isinstance(e, pm.PapermillExecutionError): raise RuntimeError(failed) from None
+            raise
         seconds = time.time() - t0
-        print(f"[kws-pipeline {profile}] {nb.name} done in {seconds:.1f}s", flush=True)
+        changed = {output_key(p, out) for p, st in file_snapshot(out, skip, manifests).items() if snap.get(p) != st}
+        changed |= {f for f in kept if (out / f).is_file()}    # what it made before and left as it was
+        outputs = {f: file_sha256(out / f) for f in sorted(changed)}
+        records = record_run(out, profile, c, seconds, params, status="done", input_key=key, inputs=inputs, outputs=outputs)["chapters"]
+        digest[c] = outputs_digest(outputs)
+        print(f"{tag} {c}: done in {seconds:.1f}s, {len(outputs)} output file(s)", flush=True)
         done.append(dest)
-        record_run(out, profile, nb.stem, seconds, params)
+    print(f"{tag} {len(done)} chapter(s) run, {len(plan) - len(done)} skipped as unchanged", flush=True)
     return done
 
-def record_run(out, profile: str, chapter: str, seconds: float, params: dict) -> dict:
-    "Add one chapter's wall time and parameters to `{out}/pipeline.json` (the run's cost, chapter by chapter)."
+def read_runs(out, profile: str) -> dict:
+    "`{out}/pipeline.json` when it records a `profile` run; else an empty record (none yet, another profile's, unreadable)."
     path = Path(out) / "pipeline.json"
-    runs = json.loads(path.read_text()) if path.exists() else {}
-    if runs.get("profile") not in (None, profile): runs = {}          # another profile's folder: start the record anew
-    runs.update(profile=profile, updated=time.strftime("%Y-%m-%d %H:%M:%S"))
-    runs.setdefault("chapters", {})[chapter] = dict(seconds=round(seconds, 1), parameters=params,
-                                                    finished=time.strftime("%Y-%m-%d %H:%M:%S"))
-    path.write_text(json.dumps(runs, indent=1))
+    try: runs = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError: runs = {}
+    return runs if isinstance(runs, dict) and runs.get("profile") in (None, profile) else {}
+
+def _write_runs(out, profile: str, change) -> dict:
+    runs = read_runs(out, profile)
+    change(runs); runs.update(profile=profile, updated=time.strftime("%Y-%m-%d %H:%M:%S"))
+    path = Path(out) / "pipeline.json"; tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(runs, indent=1)); tmp.replace(path)       # a run killed mid-write leaves the old record
     return runs
+
+def record_run(out, profile: str, chapter: str, seconds: float, params: dict, status: str = "done", **fields) -> dict:
+    "Record one chapter's execution in `{out}/pipeline.json`: wall time (the run's cost), parameters, status and `fields`."
+    def change(runs):
+        (runs.get("running") or {}).pop(chapter, None)
+        runs.setdefault("chapters", {})[chapter] = dict(seconds=round(seconds, 1), parameters=params,
+                                                        finished=time.strftime("%Y-%m-%d %H:%M:%S"), status=status, **fields)
+    return _write_runs(out, profile, change)
+
+def note_running(out, profile: str, chapter: str) -> dict:
+    "Mark `chapter` as started in `{out}/pipeline.json`; `record_run` clears the mark, so a kill leaves it."
+    return _write_runs(out, profile, lambda runs: runs.setdefault("running", {}).update({chapter: time.strftime("%Y-%m-%d %H:%M:%S")}))
+
+def note_skip(out, profile: str, chapter: str, seconds: float) -> dict:
+    "Record that `chapter` was skipped now (its `seconds` stay those of its last real execution)."
+    return _write_runs(out, profile, lambda runs: runs["chapters"][chapter].update(
+        status="skipped", skipped=time.strftime("%Y-%m-%d %H:%M:%S"), skip_seconds=round(seconds, 3)))
 
 # %% ../nbs/08_pipeline.ipynb #400ba39d
 @console_script
@@ -111,8 +213,10 @@ def kws_pipeline(profile: str = "full",  # parameter profile: full (default) or 
                  out: str = "artifacts",  # artifacts folder: executed notebooks, checkpoints, figures, metrics.json
                  data_dir: str = None,  # a real Speech Commands folder to use instead of the synthetic dataset
                  only: str = None,  # comma-separated notebook prefixes to run, e.g. "00,01"
-                 shared_data: str = None):  # real evaluation audio (default: $KWS_NB_SHARED_DATA, else shared/data beside the checkout)
-    "Run every kws_nb notebook in order with papermill."
+                 shared_data: str = None,  # real evaluation audio (default: $KWS_NB_SHARED_DATA, else shared/data beside the checkout)
+                 force: bool = False):  # run every chapter, even those whose inputs and outputs are unchanged since their last run
+    "Run every kws_nb notebook in order with papermill; a re-run on the same `--out` skips the chapters that are up to date."
     t0 = time.time()
-    run_pipeline(profile, out, data_dir, only=only.split(",") if only else None, shared_data=shared_data)
+    try: run_pipeline(profile, out, data_dir, only=only.split(",") if only else None, shared_data=shared_data, force=force)
+    except KeyboardInterrupt: raise RuntimeError("interrupted; run the same command again to resume where it stopped") from None
     print(f"[kws-pipeline {profile}] all notebooks done in {time.time() - t0:.0f}s; artifacts in {Path(out).resolve()}")
