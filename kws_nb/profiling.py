@@ -160,5 +160,6 @@ def streaming_macs(model: nn.Module, max_window_length: int = 11, mode: str = "s
     k, s = c.kernel_size[1], c.stride[1]
     if mode == "stateful": return macs(model, k) + (W - 1) * attention_context_macs(model, k)
     if mode != "windowed": raise ValueError(f"streaming_macs: mode must be 'stateful' or 'windowed', got {mode!r}")
+    import thop
     conv_step, _ = thop.profile(copy.deepcopy(model.conv).cpu(), inputs=(torch.zeros(1, 1, c.n_mels, k),), verbose=False)
     return macs(model, k + s * (W - 1)) - (W - 1) * int(conv_step)
