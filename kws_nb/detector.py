@@ -18,8 +18,9 @@ from .export import (COMPACT_MAGIC, OnnxDetector, export_onnx, load_compact, sav
 
 # %% auto #0
 __all__ = ['PRETRAINED_FORMATS', 'RAW_PCM', 'pretrained_dir', 'model_format', 'Detector', 'load_detector', 'score_file',
-           'pretrained_file', 'real_clip_numbers', 'refresh_pretrained', 'model_card_markdown', 'audio_chunks',
-           'check_plot_path', 'run_stream', 'kws_stream', 'kws_refresh_pretrained']
+           'pretrained_file', 'real_clip_numbers', 'stream_operating_points', 'refresh_pretrained',
+           'model_card_markdown', 'audio_chunks', 'check_plot_path', 'run_stream', 'kws_stream',
+           'kws_refresh_pretrained']
 
 # %% ../nbs/06b_detector.ipynb #72efafa2
 PRETRAINED_FORMATS = 'a kws_nb checkpoint, int8 checkpoint, compact model, TorchScript export or ONNX step graph'
@@ -127,6 +128,22 @@ def real_clip_numbers(model: nn.Module, shared_data) -> dict | None:
     keys = ("n", "n_keyword", "au_fa_fr", "au_fa_fr_interval", "roc_auc", "roc_auc_interval")
     return None if r is None else {k: {f: v.get(f) for f in keys} for k, v in r.items()}
 
+def stream_operating_points(artifacts, name: str, precision: str) -> dict | None:
+    "The stream operating points of one model of a run: post-processing and thresholds chosen on validation streams, with test and real results."
+    art = Path(artifacts); det, qm = art / "detection" / "metrics.json", art / "quantization" / "metrics.json"
+    choice = json.loads(det.read_text()).get("choice") if det.is_file() else None
+    if not choice: return None
+    if (name, precision) == ("baseline", "float"): r = json.loads(det.read_text())["modes"][choice["mode"]]
+    else: r = next((r for r in (json.loads(qm.read_text())["rows"] if qm.is_file() else [])
+                    if r["name"] == name and r["precision"] == precision and r.get("stream_val")), None)
+    if r is None: return None
+    keep = ("threshold", "frr", "frr_interval", "fa_per_hour", "false_alarms", "keyword_free_hours", "n_keywords", "reachable")
+    points = {t: dict(threshold=p["threshold"], **{f"{side}_{k}": r[f"stream_{side}"]["at"][t].get(k) for side in ("test", "real")
+                                                  if r.get(f"stream_{side}") for k in keep if k != "threshold"})
+              for t, p in r["stream_val"]["at"].items() if p.get("reachable")}
+    return dict(mode=choice["mode"], smooth_frames=choice["smooth_frames"], refractory_s=choice["refractory_s"],
+                chosen_on="validation streams", fa_per_hour_targets=points)
+
 def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: bool = False) -> dict:
     "Copy a run's baseline (float) and best compressed model (int8) into `dest` as compact files, with `card.json` and `MODEL_CARD.md`."
     import datetime, subprocess
@@ -149,7 +166,8 @@ def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: 
     for key, model, fname in (("float", base, "baseline_float.kws"), ("compressed", compressed, f"{name}_int8.kws")):
         p = save_compact(dest / fname, model)
         files[key] = dict(file=fname, name="baseline" if key == "float" else name, precision="float" if key == "float" else "int8",
-                          bytes=p.stat().st_size, sha256=file_sha256(p), real=real_clip_numbers(load_compact(p)[0], shared_data))
+                          bytes=p.stat().st_size, sha256=file_sha256(p), real=real_clip_numbers(load_compact(p)[0], shared_data),
+                          streams=stream_operating_points(art, "baseline" if key == "float" else name, "float" if key == "float" else "int8"))
     bm = json.loads(base_metrics.read_text())
     try: commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=art, capture_output=True, text=True).stdout.strip() or None
     except OSError: commit = None
@@ -180,6 +198,20 @@ def model_card_markdown(card: dict) -> str:
         real = "; ".join(f"{k}: {fmt(v)}" for k, v in (f["real"] or {}).items()) or "not measured"
         lines.append(f"| {f['file']} | {f['name']} | {f['precision']} | {f['bytes']:,} | `{f['sha256'][:16]}...` | {real} |")
     lines += ["", f"Default: {card['files'][card['default']]['file']} (best compressed: {card['compressed_choice']}).", ""]
+    for f in card["files"].values():
+        st = f.get("streams")
+        if not st: lines += [f"{f['file']}: no stream operating points in this run.", ""]; continue
+        lines += [f"**{f['file']} on streams** ({st['mode']} streaming, {st['smooth_frames']}-output average, {st['refractory_s']} s "
+                  f"refractory; thresholds chosen on {st['chosen_on']}; use them with `kws-stream --threshold T --mode {st['mode']}`):", "",
+                  "| target FA/h | threshold | test FRR [95%] | test FA/h (false alarms / keyword-free h) | real FRR [95%] | real false alarms / h |",
+                  "|--:|--:|---|---|---|---|"]
+        for t, p in st["fa_per_hour_targets"].items():
+            side = lambda s: ("-" if p.get(f"{s}_frr") is None else f"{p[f'{s}_frr']:.2f} [{p[f'{s}_frr_interval'][0]:.2f}, {p[f'{s}_frr_interval'][1]:.2f}]")
+            hrs = lambda s: "-" if p.get(f"{s}_keyword_free_hours") is None else f"{p[f'{s}_false_alarms']} / {p[f'{s}_keyword_free_hours']:.2f}"
+            lines.append(f"| {t} | {p['threshold']:.6g} | {side('test')} | {p.get('test_fa_per_hour') or 0:.2f} ({hrs('test')}) | {side('real')} | {hrs('real')} |")
+        lines.append("")
+    lines += ["At the command's default threshold (0.5) the detector catches most keywords said clearly but fires far more",
+              "often on running speech; for all-day listening use a threshold from the tables above.", ""]
     return "\n".join(lines)
 
 # %% ../nbs/06b_detector.ipynb #1aa85b00

@@ -21,8 +21,8 @@ from functools import partial
 # %% auto #0
 __all__ = ['seed_everything', 'pick_device', 'predict', 'evaluate', 'window_steps', 'stream_output_times', 'with_log_mel',
            'offline_stream_probabilities', 'offline_stream_tracks', 'stream_selector', 'mine_hard_negatives',
-           'wave_augment', 'window_batches', 'train', 'train_detector', 'evaluate_real', 'summary', 'checkpoint_report',
-           'seed_summary', 'plot_history']
+           'wave_augment', 'window_batches', 'train', 'training_inputs', 'bank_id', 'state_id', 'train_or_resume',
+           'train_detector', 'evaluate_real', 'summary', 'checkpoint_report', 'seed_summary', 'plot_history']
 
 # %% ../nbs/03_train.ipynb #caa4e7dd
 def seed_everything(seed: int):
@@ -269,16 +269,73 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
 
+# %% ../nbs/03_train.ipynb #45beeb65
+import hashlib, os
+
+def _files_id(files) -> str:
+    h = hashlib.sha256()
+    for f in files: st = os.stat(f); h.update(f"{f}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+def training_inputs(train_ds: SpeechCommands, train_idx, val_ds: SpeechCommands, val_idx, noise_files=None, **extra) -> dict:
+    "What a training run depends on besides its config: its clips and noise files (by path, size and time) and `extra`."
+    noise = list(train_ds.background_files if noise_files is None else noise_files)
+    return json.loads(json.dumps(dict(train=_files_id([train_ds.files[i] for i in train_idx]), noise=_files_id(noise),
+                                      val=_files_id([val_ds.files[i] for i in val_idx]), **extra), default=str))
+
+def bank_id(windows: WindowBank | None) -> str | None:
+    "The identity of a WindowBank's training material: its streams (by name and length) and its hard-negative pool."
+    if windows is None: return None
+    h = hashlib.sha256(json.dumps([[n, int(m.shape[-1])] for n, m in zip(windows.names, windows.mels)]).encode())
+    h.update(json.dumps(sorted(map(list, windows.hard))).encode())
+    return h.hexdigest()
+
+def state_id(state: dict | None) -> str | None:
+    "SHA-256 of a state dict's tensors (a fine-tuning round's starting weights)."
+    if state is None: return None
+    h = hashlib.sha256()
+    for k, v in state.items(): h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+def train_or_resume(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: SpeechCommands, val_idx, out_dir,
+                    inputs: dict | None = None, **kw) -> tuple[CRNN, list[dict]]:
+    "`train` into `out_dir`, resumed from its `last.pt` if made with the same config and inputs; a finished run is loaded, not retrained."
+    out_dir = Path(out_dir); last, side = out_dir / "last.pt", out_dir / "train_inputs.json"
+    want = training_inputs(train_ds, train_idx, val_ds, val_idx, kw.get("noise_files"), **(inputs or {}))
+    why = "no last.pt"
+    if last.is_file():
+        _, cfg, ck = load_checkpoint(last)
+        done, why = len(ck["history"]), None
+        if diff := {k: v for k, v in cfg.diff(config).items() if k != "num_epochs"}: why = f"its config differs: {diff}"
+        elif not side.is_file() or json.loads(side.read_text()) != want: why = "its data or inputs differ"
+        elif done > config.num_epochs: why = f"it ran {done} > {config.num_epochs} epochs"
+    if why is None and done < config.num_epochs:
+        print(f"{out_dir}: resuming from last.pt after epoch {done} of {config.num_epochs}", flush=True)
+        return train(config, train_ds, train_idx, val_ds, val_idx, out_dir, resume=last, **kw)
+    if why is None:   # finished: the best checkpoint, rewritten from last.pt if it is not that run's
+        best, history = ck["extra"]["best_epoch"], ck["history"]
+        saved = load_checkpoint(out_dir / "checkpoint.pt") if (out_dir / "checkpoint.pt").is_file() else None
+        if saved is None or saved[1].diff(config) or json.dumps(saved[2]["history"]) != json.dumps(history):
+            model = CRNN(config); model.load_state_dict(ck["extra"]["best_state_dict"])
+            save_checkpoint(out_dir / "checkpoint.pt", model, config, history, extra=dict(epoch=best))
+            saved = load_checkpoint(out_dir / "checkpoint.pt")
+        print(f"{out_dir}: already trained ({done} epochs), best epoch {best} loaded", flush=True)
+        return saved[0].to(pick_device(kw.get("device"))), list(history)
+    if last.is_file(): print(f"{out_dir}: training from scratch ({why})", flush=True); last.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True); side.write_text(json.dumps(want, indent=1))
+    return train(config, train_ds, train_idx, val_ds, val_idx, out_dir, **kw)
+
 # %% ../nbs/03_train.ipynb #c7c31668
 def train_detector(config: TaskConfig, ds: SpeechCommands, train_idx, val_idx, out_dir, windows: WindowBank | None = None,
                    select=None, rounds: int = 0, round_epochs: int = 5, mine_threshold: float = 0.5, mode: str = "windowed",
                    max_window_length: int | None = None, smooth_frames: int = 3, refractory_s: float = 1.0, max_hard: int = 2000,
-                   loss_fn=None, noise_files=None, progress: bool = True) -> tuple[CRNN, list[dict]]:
+                   loss_fn=None, noise_files=None, progress: bool = True, inputs: dict | None = None) -> tuple[CRNN, list[dict]]:
     "Round 0 (clips + stream windows), then `rounds` of hard-negative mining and fine-tuning; the best round by `select` is kept."
+    # every round resumes (or is loaded when finished) through `train_or_resume`; `inputs`: what else it depends on (e.g. a teacher)
     out_dir = Path(out_dir)
     if rounds and (windows is None or select is None): raise ValueError("train_detector: mining rounds need `windows` and `select`")
-    model, history = train(config, ds, train_idx, ds, val_idx, out_dir / "round0", progress=progress, loss_fn=loss_fn,
-                           noise_files=noise_files, windows=windows, select=select)
+    model, history = train_or_resume(config, ds, train_idx, ds, val_idx, out_dir / "round0", dict(inputs or {}, windows=bank_id(windows)),
+                                     progress=progress, loss_fn=loss_fn, noise_files=noise_files, windows=windows, select=select)
     best_row = lambda h: min(h, key=lambda r: (r.get("select_score", r["val_au_fa_fr"]), r["val_loss"]))
     log = [dict(round=0, best_epoch=best_row(history)["epoch"], **{k: v for k, v in best_row(history).items() if k.startswith(("select_", "val_"))},
                 hard_pool=len(windows.hard) if windows is not None else 0)]
@@ -286,8 +343,10 @@ def train_detector(config: TaskConfig, ds: SpeechCommands, train_idx, val_idx, o
     for r in range(1, rounds + 1):
         mined = mine_hard_negatives(current, windows, mine_threshold, mode, max_window_length, smooth_frames, refractory_s, max_hard)
         cfg = replace(config, num_epochs=round_epochs, seed=config.seed + 1000 * r)
-        current, h = train(cfg, ds, train_idx, ds, val_idx, out_dir / f"round{r}", progress=progress, loss_fn=loss_fn,
-                           noise_files=noise_files, windows=windows, select=select, init=current.state_dict())
+        init = current.state_dict()
+        current, h = train_or_resume(cfg, ds, train_idx, ds, val_idx, out_dir / f"round{r}",
+                                     dict(inputs or {}, windows=bank_id(windows), init=state_id(init)), progress=progress,
+                                     loss_fn=loss_fn, noise_files=noise_files, windows=windows, select=select, init=init)
         b = best_row(h)
         log.append(dict(round=r, best_epoch=b["epoch"], mined=mined, hard_pool=len(windows.hard),
                         **{k: v for k, v in b.items() if k.startswith(("select_", "val_"))}))
