@@ -100,6 +100,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'kws_nb.detector.Detector.step': ('detector.html#detector.step', 'kws_nb/detector.py'),
                                  'kws_nb.detector._onnx_detector': ('detector.html#_onnx_detector', 'kws_nb/detector.py'),
                                  'kws_nb.detector.audio_chunks': ('detector.html#audio_chunks', 'kws_nb/detector.py'),
+                                 'kws_nb.detector.card_operating_point': ('detector.html#card_operating_point', 'kws_nb/detector.py'),
                                  'kws_nb.detector.check_plot_path': ('detector.html#check_plot_path', 'kws_nb/detector.py'),
                                  'kws_nb.detector.kws_refresh_pretrained': ('detector.html#kws_refresh_pretrained', 'kws_nb/detector.py'),
                                  'kws_nb.detector.kws_stream': ('detector.html#kws_stream', 'kws_nb/detector.py'),

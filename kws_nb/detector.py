@@ -4,7 +4,7 @@
 
 # %% ../nbs/06b_detector.ipynb #80f3b30a
 from __future__ import annotations
-import importlib, importlib.util, json, os, sys, tempfile, warnings, zipfile
+import importlib, importlib.util, json, math, os, sys, tempfile, warnings, zipfile
 from pathlib import Path
 import numpy as np
 import torch
@@ -18,8 +18,8 @@ from .export import (COMPACT_MAGIC, OnnxDetector, export_onnx, load_compact, sav
 
 # %% auto #0
 __all__ = ['PRETRAINED_FORMATS', 'RAW_PCM', 'pretrained_dir', 'model_format', 'Detector', 'load_detector', 'score_file',
-           'pretrained_file', 'real_clip_numbers', 'stream_operating_points', 'refresh_pretrained',
-           'model_card_markdown', 'audio_chunks', 'check_plot_path', 'run_stream', 'kws_stream',
+           'pretrained_file', 'card_operating_point', 'real_clip_numbers', 'stream_operating_points',
+           'refresh_pretrained', 'model_card_markdown', 'audio_chunks', 'check_plot_path', 'run_stream', 'kws_stream',
            'kws_refresh_pretrained']
 
 # %% ../nbs/06b_detector.ipynb #72efafa2
@@ -120,6 +120,21 @@ def pretrained_file(folder=None, which: str | None = None) -> Path:
     if not path.is_file() or file_sha256(path) != entry["sha256"]:
         raise ValueError(f"{path}: missing or not the file card.json describes (SHA-256 differs); run kws-refresh-pretrained again")
     return path
+
+def card_operating_point(fa_per_hour: float, folder=None, which: str | None = None) -> dict:
+    "The shipped card's stream operating point for `fa_per_hour` false alarms per hour: threshold, mode, smoothing, refractory period."
+    folder = Path(folder) if folder else pretrained_dir()
+    pretrained_file(folder, which)                                   # a clear error when nothing (or something else) is shipped
+    card = json.loads((folder / "card.json").read_text()); entry = card["files"][which or card["default"]]
+    st = entry.get("streams")
+    if not st: raise ValueError(f"{folder}/card.json: {entry['file']} has no stream operating points (refreshed from a run without the "
+                                "stream benchmark); give --threshold")
+    points = st["fa_per_hour_targets"]
+    key = next((k for k in points if math.isclose(float(k), fa_per_hour)), None)
+    if key is None: raise ValueError(f"--fa-per-hour {fa_per_hour:g}: the card of {entry['file']} has operating points for "
+                                     f"{', '.join(points)} false alarms per hour only")
+    return dict(points[key], fa_per_hour=float(key), mode=st["mode"], smooth_frames=st["smooth_frames"], refractory_s=st["refractory_s"],
+                file=entry["file"])
 
 def real_clip_numbers(model: nn.Module, shared_data) -> dict | None:
     "au_fa_fr and ROC-AUC with intervals of `model` on each real set (int8 scored one clip at a time)."
@@ -251,9 +266,19 @@ def check_plot_path(plot) -> Path | None:
 
 def run_stream(path, checkpoint=None, threshold: float = 0.5, mode: str = "stateful", max_window_length: int = 11,
                smooth_frames: int = 3, refractory_s: float = 1.0, chunk_ms: float = 100.0, plot=None, backend=None,
-               as_json: bool = False, out=None, stdin=None, pcm: str = "s16le", log=None) -> dict:
+               as_json: bool = False, out=None, stdin=None, pcm: str = "s16le", log=None, fa_per_hour: float | None = None) -> dict:
     "Stream `path` (wav file, or '-' for raw PCM on stdin) through a detector; print each detection; Ctrl-C ends a live stream."
+    # `fa_per_hour`: the shipped detector's operating point for that rate (threshold, mode, smoothing, refractory from its card)
     out = sys.stdout if out is None else out
+    op = None
+    if fa_per_hour is not None:
+        if checkpoint is not None: raise ValueError("--fa-per-hour reads the shipped detector's card; with --checkpoint give --threshold")
+        op = card_operating_point(fa_per_hour)
+        threshold, mode, smooth_frames, refractory_s = op["threshold"], op["mode"], op["smooth_frames"], op["refractory_s"]
+        if log is not None:
+            print(f"kws-stream: {op['file']} at {op['fa_per_hour']:g} false alarms per hour: threshold {threshold:.6g}, {mode}, "
+                  f"{smooth_frames}-output average, {refractory_s} s refractory (chosen on validation streams; test FRR "
+                  f"{op.get('test_frr', float('nan')):.2f} at {op.get('test_fa_per_hour') or 0:.2f} FA/h)", file=log, flush=True)
     if chunk_ms <= 0: raise ValueError(f"chunk_ms must be > 0, got {chunk_ms}")
     if pcm not in RAW_PCM: raise ValueError(f"--pcm must be one of {', '.join(RAW_PCM)}, got {pcm!r}")
     plot, events_rule = check_plot_path(plot), EventDetector(threshold, smooth_frames, refractory_s)
@@ -276,7 +301,7 @@ def run_stream(path, checkpoint=None, threshold: float = 0.5, mode: str = "state
     if det.n_outputs == 0 and not interrupted:
         raise ValueError(f"{path}: only {det.n_samples / sr:.3f} s of audio; the first output needs {det.first_output_samples / sr:.4f} s")
     result = dict(events=events, seconds=det.n_samples / sr, n_outputs=det.n_outputs, keyword=det.keyword, interrupted=interrupted,
-                  model=det.source, format=det.format, backend=det.backend)
+                  model=det.source, format=det.format, backend=det.backend, threshold=threshold)
     if plot and kept_probs:
         from kws_nb.streaming import plot_stream
         import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
@@ -298,12 +323,13 @@ def kws_stream(path: str,  # a wav file, or - for raw 16 kHz mono PCM on stdin (
                plot: str = None,  # save a waveform + probability figure to this PNG at the end
                backend: str = None,  # torch or onnxruntime (default: torch for .pt/.kws, onnxruntime for .onnx; a .pt is exported on the fly)
                json: bool = False,  # one JSON object per detection on stdout, then a summary object
-               pcm: str = "s16le"):  # raw stdin samples: s16le (16-bit integers, arecord -f S16_LE) or f32le (32-bit floats)
+               pcm: str = "s16le",  # raw stdin samples: s16le (16-bit integers, arecord -f S16_LE) or f32le (32-bit floats)
+               fa_per_hour: float = None):  # the shipped detector's operating point for 0.1, 0.5 or 1 false alarms per hour (replaces --threshold, --mode, --smooth-frames, --refractory-s)
     "Spot the keyword in a wav file or a raw PCM stream; one line per detection: time, keyword, probability."
     import json as js
     torch.set_num_threads(1)  # an 80-ms step is many tiny ops: more threads only add synchronisation
     try: r = run_stream(path, checkpoint, threshold, mode, max_window_length, smooth_frames, refractory_s, chunk_ms, plot, backend, json,
-                        pcm=pcm, log=sys.stderr)
+                        pcm=pcm, log=sys.stderr, fa_per_hour=fa_per_hour)
     except KeyboardInterrupt: sys.exit("kws-stream: stopped by Ctrl-C before the stream started")
     summary = {k: v for k, v in r.items() if k != "events"} | dict(detections=len(r["events"]))
     if json: print(js.dumps(dict(summary=summary)), flush=True)

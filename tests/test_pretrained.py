@@ -63,6 +63,21 @@ def test_shipped_detector_spots_real_sheila_with_no_flags(shipped, shared_data):
     assert r.returncode == 0 and "sheila" in r.stdout, r.stderr[-2000:]
 
 
+def test_shipped_operating_points(shipped, shared_data):
+    "`--fa-per-hour R` streams at the card's validation-chosen operating point; a rate the card lacks is one error line."
+    entry = shipped["files"][shipped["default"]]
+    if not entry.get("streams"): pytest.skip(f"the shipped card has no stream operating points for {entry['file']}")
+    rate = next(iter(entry["streams"]["fa_per_hour_targets"]))
+    clip = sorted((shared_data / "speech_commands_v0.01_sample" / "sheila").glob("*.wav"))[0]
+    code = "from kws_nb.detector import kws_stream; kws_stream()"
+    r = subprocess.run([sys.executable, "-c", code, str(clip), "--fa-per-hour", rate, "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    want = entry["streams"]["fa_per_hour_targets"][rate]["threshold"]
+    assert json.loads(r.stdout.splitlines()[-1])["summary"]["threshold"] == want and f"threshold {want:.6g}" in r.stderr, r.stderr
+    bad = subprocess.run([sys.executable, "-c", code, str(clip), "--fa-per-hour", "0.37"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "false alarms per hour only" in bad.stderr, bad.stderr[-2000:]
+
+
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
     "A small run: a baseline, two students, and the quantization verdict naming one of them."
