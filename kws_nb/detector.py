@@ -202,11 +202,16 @@ def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: 
 
 def model_card_markdown(card: dict) -> str:
     "MODEL_CARD.md from `card.json`'s fields."
-    fmt = lambda r: "-" if not r else f"au_fa_fr {r['au_fa_fr']:.5f} {r.get('au_fa_fr_interval')}, ROC-AUC {r['roc_auc']:.4f} {r.get('roc_auc_interval')}"
+    iv = lambda v, d: "" if not v else f" [{v[0]:.{d}f}, {v[1]:.{d}f}]"
+    fmt = lambda r: "-" if not r else (f"au_fa_fr {r['au_fa_fr']:.5f}{iv(r.get('au_fa_fr_interval'), 5)}, "
+                                       f"ROC-AUC {r['roc_auc']:.4f}{iv(r.get('roc_auc_interval'), 4)} ({r.get('n_keyword')} keywords in {r.get('n')} clips)")
+    split = card["data"]["split"]
+    split = ("; ".join(f"{k} {v['clips']:,} clips ({v['keyword']:,} keyword, {v['sources']} source speakers)" for k, v in split.items())
+             if isinstance(split, dict) and all(isinstance(v, dict) and "clips" in v for v in split.values()) else split)
     lines = [f"# kws_nb pretrained detector: \"{card['keyword']}\"", "",
              f"Written by `kws-refresh-pretrained` on {card['date']} from `{card['artifacts']}` (profile {card['profile']}, "
              f"kws_nb {card['kws_nb_version']}, commit {card['git_commit']}).", "",
-             f"Data split: {card['data']['split']}; training clips {card['data']['n_train']}.", "",
+             f"Data split (by source speaker): {split}; training clips used {card['data']['n_train']}.", "",
              f"Synthetic test split (baseline float): {fmt(card['test'])}.", "",
              "| file | model | precision | bytes | SHA-256 | real clips |", "|---|---|---|--:|---|---|"]
     for f in card["files"].values():
@@ -217,8 +222,10 @@ def model_card_markdown(card: dict) -> str:
         st = f.get("streams")
         if not st: lines += [f"{f['file']}: no stream operating points in this run.", ""]; continue
         lines += [f"**{f['file']} on streams** ({st['mode']} streaming, {st['smooth_frames']}-output average, {st['refractory_s']} s "
-                  f"refractory; thresholds chosen on {st['chosen_on']}; use them with `kws-stream --threshold T --mode {st['mode']}`):", "",
-                  "| target FA/h | threshold | test FRR [95%] | test FA/h (false alarms / keyword-free h) | real FRR [95%] | real false alarms / h |",
+                  f"refractory; thresholds chosen on {st['chosen_on']}; " + ("`kws-stream --fa-per-hour R` uses them):" if f is card["files"][card["default"]] else
+                  f"`kws-stream --checkpoint {f['file']} --threshold T --mode {st['mode']} --smooth-frames {st['smooth_frames']} "
+                  f"--refractory-s {st['refractory_s']}`):"), "",
+                  "| target FA/h | threshold | test FRR [95%] | test FA/h (false alarms / keyword-free h) | real FRR [95%] | real false alarms / keyword-free h |",
                   "|--:|--:|---|---|---|---|"]
         for t, p in st["fa_per_hour_targets"].items():
             side = lambda s: ("-" if p.get(f"{s}_frr") is None else f"{p[f'{s}_frr']:.2f} [{p[f'{s}_frr_interval'][0]:.2f}, {p[f'{s}_frr_interval'][1]:.2f}]")

@@ -88,6 +88,7 @@ def results_section(artifacts) -> str:
         out += ["", f"**Best compressed** (the largest min(MACs ratio, bytes ratio) with {rule}): `{cmp['best_compressed']}`."]
     out += ["", to_markdown(cmp["records"])]
     out += _detector_tables(det, _read(a / "cascade" / "metrics.json"))
+    out += _export_tables(_read(a / "export" / "metrics.json"))
     return "\n".join(out)
 
 def _frr(v, k: str) -> str:
@@ -126,6 +127,24 @@ def _detector_tables(det: dict | None, cas: dict | None) -> list[str]:
             rf = "-" if not q.get("reachable") else f"{q['frr']:.3f}"
             ra = "-" if not q.get("reachable") else f"{q['false_alarms']} ({q['keyword_free_hours']:.2f})"
             out.append(f"| {who} | {cas['costs'][who]['total_macs_per_second'] / 1e6:.2f} M | {test} | {fa} | {rf} | {ra} |")
+    return out
+
+# %% ../nbs/07a_report.ipynb #e7c0a1b2
+def _export_tables(exp: dict | None) -> list[str]:
+    "What the shipped files weigh and how fast each runtime steps (the export chapter's tables), as markdown lines."
+    if not exp: return []
+    best = exp.get("best_compressed") or {}
+    out = ["", f"**Deployable files** (the export chapter; compressed = `{best.get('name')}`, {best.get('rule')}): bytes of each file "
+           "a user would ship, and the float baseline's file over the compressed int8 one in the same format:", "",
+           "| format | baseline float | baseline int8 | compressed float | compressed int8 | ratio |", "|---|--:|--:|--:|--:|--:|"]
+    out += [f"| {r['format']} | {r['baseline_float']:,} | {r['baseline_int8']:,} | {r['compressed_float']:,} | {r['compressed_int8']:,} | "
+            f"{r['ratio']:.1f}x |" for r in exp.get("size_table", [])]
+    lat = exp.get("latency") or {}
+    if lat.get("rows"):
+        out += ["", f"**Latency per 80-ms streaming step**, front end included, {lat.get('threads', 1)} thread, measured side by side in one "
+                f"run (the fastest of {lat.get('rounds')} interleaved rounds, each a median; speed-up over the float baseline in torch eager):", "",
+                "| model | runtime | µs per step | speed-up |", "|---|---|--:|--:|"]
+        out += [f"| {r['model']} ({r['name']}) | {r['runtime']} | {r['step_us']:.0f} | {r['speedup']:.2f}x |" for r in lat["rows"]]
     return out
 
 # %% ../nbs/07a_report.ipynb #a5bd6c47
