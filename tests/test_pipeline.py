@@ -55,6 +55,9 @@ def test_every_chapter_names_the_checkpoint_it_measured(ci_run):
     for p in (ci_run / "students").glob("*/metrics.json"):
         m = json.loads(p.read_text())
         assert m["teacher_sha256"] == base and m["checkpoint_sha256"] == file_sha256(p.parent / "checkpoint.pt")
+        # the ci profile gives each student one round of its own hard-negative mining (the teacher's pool to start)
+        assert [r["round"] for r in m["rounds"]] == [0, 1] and m["rounds"][1]["hard_pool"] >= m["rounds"][0]["hard_pool"], p
+        assert (p.parent / "round1" / "checkpoint.pt").exists()
 
 
 def test_comparison_reports_end_to_end_cost_and_intervals(ci_run):
