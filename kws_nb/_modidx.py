@@ -220,6 +220,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'kws_nb.pipeline._sha': ('pipeline.html#_sha', 'kws_nb/pipeline.py'),
                                  'kws_nb.pipeline._write_runs': ('pipeline.html#_write_runs', 'kws_nb/pipeline.py'),
                                  'kws_nb.pipeline.chapter_inputs': ('pipeline.html#chapter_inputs', 'kws_nb/pipeline.py'),
+                                 'kws_nb.pipeline.code_version': ('pipeline.html#code_version', 'kws_nb/pipeline.py'),
                                  'kws_nb.pipeline.default_shared_data': ('pipeline.html#default_shared_data', 'kws_nb/pipeline.py'),
                                  'kws_nb.pipeline.expected_outputs': ('pipeline.html#expected_outputs', 'kws_nb/pipeline.py'),
                                  'kws_nb.pipeline.file_snapshot': ('pipeline.html#file_snapshot', 'kws_nb/pipeline.py'),

@@ -184,9 +184,14 @@ def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: 
                           bytes=p.stat().st_size, sha256=file_sha256(p), real=real_clip_numbers(load_compact(p)[0], shared_data),
                           streams=stream_operating_points(art, "baseline" if key == "float" else name, "float" if key == "float" else "int8"))
     bm = json.loads(base_metrics.read_text())
-    try: commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=art, capture_output=True, text=True).stdout.strip() or None
-    except OSError: commit = None
     pipeline = json.loads((art / "pipeline.json").read_text()) if (art / "pipeline.json").is_file() else {}
+    # the code that trained the baseline, as the pipeline recorded it; else the checkout holding the artifacts folder
+    code = ((pipeline.get("chapters") or {}).get("03_train") or {}).get("code") or {}
+    commit = code.get("commit")
+    if commit is None:
+        try: commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=art, capture_output=True, text=True).stdout.strip() or None
+        except OSError: commit = None
+    if commit and code.get("dirty"): commit += " (with uncommitted changes)"
     card = dict(keyword=base.config.keyword, date=datetime.date.today().isoformat(), kws_nb_version=importlib.import_module("kws_nb").__version__, git_commit=commit,
                 artifacts=str(art.resolve()), profile=pipeline.get("profile"), data=dict(split=bm.get("split"), n_train=bm.get("n_train")),
                 baseline_checkpoint_sha256=file_sha256(base_ck), compressed_source=str(src if src.is_file() else name), compressed_choice=why,

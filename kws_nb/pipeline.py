@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_pipeline.ipynb #97f4e812
 from __future__ import annotations
-import hashlib, json, os, re, time
+import hashlib, json, os, re, subprocess, time
 from pathlib import Path
 import papermill as pm
 from .cli import console_script
@@ -12,8 +12,8 @@ from .data import file_sha256
 
 # %% auto #0
 __all__ = ['PROFILES', 'DATA_MANIFESTS', 'pipeline_notebooks', 'notebook_parameters', 'file_snapshot', 'output_key',
-           'outputs_digest', 'chapter_inputs', 'expected_outputs', 'why_run', 'default_shared_data', 'run_pipeline',
-           'read_runs', 'record_run', 'note_running', 'note_skip', 'kws_pipeline']
+           'outputs_digest', 'chapter_inputs', 'expected_outputs', 'why_run', 'code_version', 'default_shared_data',
+           'run_pipeline', 'read_runs', 'record_run', 'note_running', 'note_skip', 'kws_pipeline']
 
 # %% ../nbs/08_pipeline.ipynb #0225b7d8
 PROFILES: dict[str, dict[str, dict]] = {
@@ -108,6 +108,15 @@ def why_run(record: dict | None, inputs: dict, key: str, expected: dict, out, fo
         if file_sha256(Path(out) / name) != sha: return f"output file changed: {name}"
     return None
 
+# %% ../nbs/08_pipeline.ipynb #b5c40d6f
+def code_version(path) -> dict:
+    "The git commit of the checkout holding `path` and whether its tracked files differ from it; None for both outside one."
+    git = lambda *a: subprocess.run(["git", *a], cwd=path, capture_output=True, text=True)
+    try: head = git("rev-parse", "HEAD")
+    except OSError: return dict(commit=None, dirty=None)
+    if head.returncode: return dict(commit=None, dirty=None)
+    return dict(commit=head.stdout.strip(), dirty=bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip()))
+
 # %% ../nbs/08_pipeline.ipynb #0f108b8d
 def _default_nbs() -> Path:
     nbs = Path(__file__).resolve().parent.parent / "nbs"
@@ -135,6 +144,7 @@ def run_pipeline(profile: str = "full", out="artifacts", data_dir=None, nbs_path
     nbs = [nb for nb in order if not only or any(nb.stem.startswith(o) for o in only)]
     plan = [(nb, notebook_parameters(nb, profile, shared, profiles)) for nb in nbs]   # validate all before running
     order, tag = [nb.stem for nb in order], f"[kws-pipeline {profile}]"
+    code = code_version(nbs_path)                       # which code made this run's files, in every chapter's record
     runs = read_runs(out, profile)
     records, interrupted = runs.get("chapters", {}), set(runs.get("running", {}))
     skip = [out / "notebooks", out / "pipeline.json", out / "pipeline.json.tmp"] + [Path(shared[k]) for k in DATA_MANIFESTS]
@@ -162,14 +172,16 @@ def run_pipeline(profile: str = "full", out="artifacts", data_dir=None, nbs_path
         except Exception as e:
             failed = (f"{nb.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (executed copy: {dest})"
                       if isinstance(e, pm.PapermillExecutionError) else f"{nb.name} failed: {type(e).__name__}: {e}")
-            record_run(out, profile, c, time.time() - t0, params, status="failed", error=failed, input_key=key, inputs=inputs, outputs=kept)
+            record_run(out, profile, c, time.time() - t0, params, status="failed", error=failed, input_key=key, inputs=inputs, outputs=kept,
+                       code=code)
             if isinstance(e, pm.PapermillExecutionError): raise RuntimeError(failed) from None
             raise
         seconds = time.time() - t0
         changed = {output_key(p, out) for p, st in file_snapshot(out, skip, manifests).items() if snap.get(p) != st}
         changed |= {f for f in kept if (out / f).is_file()}    # what it made before and left as it was
         outputs = {f: file_sha256(out / f) for f in sorted(changed)}
-        records = record_run(out, profile, c, seconds, params, status="done", input_key=key, inputs=inputs, outputs=outputs)["chapters"]
+        records = record_run(out, profile, c, seconds, params, status="done", input_key=key, inputs=inputs, outputs=outputs,
+                             code=code)["chapters"]
         digest[c] = outputs_digest(outputs)
         print(f"{tag} {c}: done in {seconds:.1f}s, {len(outputs)} output file(s)", flush=True)
         done.append(dest)

@@ -91,6 +91,8 @@ def artifacts(tmp_path_factory):
         m = sharpened_crnn(1, cfg); save_checkpoint(art / "students" / name / "checkpoint.pt", m, cfg)
     (art / "quantization").mkdir()
     (art / "quantization" / "metrics.json").write_text(json.dumps(dict(verdict=dict(best=dict(name="tiny"), best_int8=dict(name="tiny")))))
+    # the code the pipeline recorded for the training chapter (a checkout with local changes)
+    (art / "pipeline.json").write_text(json.dumps(dict(profile="full", chapters={"03_train": dict(code=dict(commit="ab" * 20, dirty=True))})))
     return art
 
 
@@ -110,6 +112,7 @@ def test_refresh_writes_refuses_and_loads(artifacts, tmp_path, shared_data):
     assert {k: (f["name"], f["precision"]) for k, f in card["files"].items()} == {"float": ("baseline", "float"), "compressed": ("tiny", "int8")}
     for f in card["files"].values(): assert file_sha256(dest / f["file"]) == f["sha256"]
     assert "tiny_int8.kws" in (dest / "MODEL_CARD.md").read_text()
+    assert card["git_commit"] == "ab" * 20 + " (with uncommitted changes)" and card["profile"] == "full"   # the run's code, not the refresher's
     check_card_numbers(dest, shared_data)                                   # the card's real-clip numbers reproduce
     again = refresh("--artifacts", artifacts, "--dest", dest, env=env)      # a second refresh needs --force
     assert again.returncode != 0 and "Traceback" not in again.stderr
