@@ -146,9 +146,10 @@ def real_clip_numbers(model: nn.Module, shared_data) -> dict | None:
 def stream_operating_points(artifacts, name: str, precision: str) -> dict | None:
     "The stream operating points of one model of a run: post-processing and thresholds chosen on validation streams, with test and real results."
     art = Path(artifacts); det, qm = art / "detection" / "metrics.json", art / "quantization" / "metrics.json"
-    choice = json.loads(det.read_text()).get("choice") if det.is_file() else None
+    detection = json.loads(det.read_text()) if det.is_file() else {}
+    choice = detection.get("choice")
     if not choice: return None
-    if (name, precision) == ("baseline", "float"): r = json.loads(det.read_text())["modes"][choice["mode"]]
+    if (name, precision) == ("baseline", "float"): r = detection["modes"][choice["mode"]]
     else: r = next((r for r in (json.loads(qm.read_text())["rows"] if qm.is_file() else [])
                     if r["name"] == name and r["precision"] == precision and r.get("stream_val")), None)
     if r is None: return None
