@@ -17,8 +17,9 @@ from .streaming import StreamingCRNN
 
 # %% auto #0
 __all__ = ['STREAM_KEYS', 'HEADLINE_TARGET', 'pareto_front', 'load_models', 'read_quality', 'stream_results',
-           'read_chapter_metrics', 'baseline_record', 'collect', 'read_peer', 'setting', 'comparison_table',
-           'stream_table', 'to_markdown', 'plot_tradeoffs', 'plot_latency', 'plot_stream_curves', 'save_comparison']
+           'read_chapter_metrics', 'baseline_record', 'collect', 'read_peer', 'setting', 'frr_cell', 'fa_cell',
+           'comparison_table', 'stream_table', 'to_markdown', 'plot_tradeoffs', 'plot_latency', 'plot_stream_curves',
+           'save_comparison']
 
 # %% ../nbs/07_comparison.ipynb #25dcd311
 def _get(row: dict, key):
@@ -158,14 +159,14 @@ def _fmt(v, spec: str) -> str:
 def _at(r: dict, stream: str = "stream_test", target: str = HEADLINE_TARGET) -> dict:
     return ((r.get(stream) or {}).get("at") or {}).get(target) or {}
 
-def _frr_cell(p: dict) -> str:
+def frr_cell(p: dict) -> str:
     "FRR with its interval ('0.12 [0.08, 0.18]'), 'unreachable' when validation found no threshold, '-' when absent."
     if p.get("reachable") is False: return "unreachable"
     if p.get("frr") is None or p["frr"] != p["frr"]: return "-"
     lo, hi = p["frr_interval"]
     return f"{p['frr']:.3f} [{lo:.3f}, {hi:.3f}]"
 
-def _fa_cell(p: dict) -> str:
+def fa_cell(p: dict) -> str:
     "False alarms per keyword-free hour with the count and the hours, e.g. '0.40 (4 in 10.0 h)'."
     if p.get("false_alarms") is None or p.get("fa_per_hour") is None or p["fa_per_hour"] != p["fa_per_hour"]: return "-"
     return f"{p['fa_per_hour']:.2f} ({p['false_alarms']} in {p['keyword_free_hours']:.2f} h)"
@@ -182,7 +183,7 @@ def _cells(records: list[dict]) -> tuple[list[str], list[list[str]]]:
              _fmt(r["val_au_fa_fr"], ".5f"), _fmt(r.get("quality"), ".2f"), _fmt((r.get("test") or {}).get("au_fa_fr"), ".5f"),
              _fmt((r.get("test") or {}).get("roc_auc"), ".4f"), _frr(r.get("test"))]
             + [_fmt(r["real"].get(k, {}).get("au_fa_fr"), ".5f") for k in real]
-            + [_frr_cell(_at(r)), _fa_cell(_at(r))]
+            + [frr_cell(_at(r)), fa_cell(_at(r))]
             for r in records]
     return head, rows
 
@@ -209,8 +210,8 @@ def stream_table(records: list[dict]) -> str:
             thr = "unreachable" if p.get("reachable") is False else (_fmt(p.get("kws_threshold"), ".0e") + " (kws)" if "kws_threshold" in p
                                                                     else _fmt(p.get("threshold"), ".6g"))
             real = _at(r, "stream_real", target)
-            md.append(f"| {setting(r)} | {target} | {thr} | {_frr_cell(p)} | {_fa_cell(p)} | {_frr_cell(real) if real else '-'} | "
-                      f"{_fa_cell(real) if real else '-'} |")
+            md.append(f"| {setting(r)} | {target} | {thr} | {frr_cell(p)} | {fa_cell(p)} | {frr_cell(real) if real else '-'} | "
+                      f"{fa_cell(real) if real else '-'} |")
     return "\n".join(md)
 
 def to_markdown(records: list[dict]) -> str:

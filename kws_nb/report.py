@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, time
 from pathlib import Path
 from .cli import console_script
-from .compare import to_markdown
+from .compare import to_markdown, frr_cell, fa_cell
 
 # %% auto #0
 __all__ = ['START', 'END', 'results_section', 'update_readme', 'kws_report']
@@ -122,11 +122,9 @@ def _detector_tables(det: dict | None, cas: dict | None) -> list[str]:
                 "|---|--:|--:|--:|--:|--:|"]
         for who, r in cas["results"].items():
             p, q = r["stream_test"]["at"]["0.5"], (r.get("stream_real") or {}).get("at", {}).get("0.5", {})
-            test = "unreachable" if not p.get("reachable") else f"{p['frr']:.3f} [{p['frr_interval'][0]:.3f}, {p['frr_interval'][1]:.3f}]"
-            fa = "-" if not p.get("reachable") else f"{p['fa_per_hour']:.2f} ({p['false_alarms']} in {p['keyword_free_hours']:.1f} h)"
             rf = "-" if not q.get("reachable") else f"{q['frr']:.3f}"
             ra = "-" if not q.get("reachable") else f"{q['false_alarms']} ({q['keyword_free_hours']:.2f})"
-            out.append(f"| {who} | {cas['costs'][who]['total_macs_per_second'] / 1e6:.2f} M | {test} | {fa} | {rf} | {ra} |")
+            out.append(f"| {who} | {cas['costs'][who]['total_macs_per_second'] / 1e6:.2f} M | {frr_cell(p)} | {fa_cell(p)} | {rf} | {ra} |")
     return out
 
 # %% ../nbs/07a_report.ipynb #e7c0a1b2

@@ -99,6 +99,11 @@ def test_stream_benchmark_chooses_on_validation_and_reports_test(ci_run):
     assert ("pocketsphinx", "peer", "peer") in recs and ("kd-planner-best", "float", "clip") in recs and ("kd-seed-pick", "int8", "clip") in recs
     base = json.loads((ci_run / "baseline" / "metrics.json").read_text())
     assert [r["seed"] for r in base["seeds"]["runs"]] == [3407, 3408] and base["seeds"]["summary"]["test_au_fa_fr"]["values"]
+    # the recorded config is the recipe, not the kept mining round's (round_epochs 1, its own seed), and the second seed
+    # repeats that recipe: round 0 for the profile's 2 epochs
+    import torch
+    assert (base["config"]["num_epochs"], base["config"]["seed"]) == (2, 3407), base["config"]
+    assert len(torch.load(ci_run / "baseline" / "seeds" / "3408" / "round0" / "last.pt", weights_only=False)["history"]) == 2
     head = json.loads((ci_run / "students" / "kd-planner-best" / "metrics.json").read_text())
     assert len(head["seeds"]["runs"]) == 2
 
