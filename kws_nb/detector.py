@@ -82,14 +82,21 @@ def _onnx_detector(model: nn.Module, int8: bool, max_window_length: int) -> Onnx
 def load_detector(path=None, backend: str | None = None, max_window_length: int = 11, mode: str = "stateful") -> Detector:
     "A `Detector` from a float or int8 checkpoint, a compact model, a TorchScript export or an ONNX file; no path: the shipped one."
     if backend not in (None, "torch", "onnxruntime"): raise ValueError(f"backend must be torch or onnxruntime, got {backend!r}")
+    if mode not in ("stateful", "windowed"): raise ValueError(f"mode must be stateful or windowed, got {mode!r}")
     if path is None: path = pretrained_file()
     path = Path(path); fmt = model_format(path)
+    # the ONNX step graph carries the GRU state (stateful only); a TorchScript export streams in the mode it was exported in
+    if mode == "windowed" and (fmt == "onnx" or backend == "onnxruntime"):
+        raise ValueError(f"{path}: windowed mode runs on torch (a checkpoint or .kws file); the ONNX step graph streams stateful only "
+                         "(use --mode stateful with its own threshold, or drop --backend onnxruntime)")
     if fmt == "onnx":
         if backend == "torch": raise ValueError(f"{path}: an ONNX file runs on onnxruntime, not torch (drop --backend torch)")
         return Detector(OnnxDetector(path), str(path), fmt, "onnxruntime")
     if fmt == "torchscript":
         if backend == "onnxruntime": raise ValueError(f"{path}: a TorchScript export runs on torch; for onnxruntime give the checkpoint or an .onnx file")
-        return Detector(torch.jit.load(str(path), map_location="cpu"), str(path), fmt, "torch")
+        ts = torch.jit.load(str(path), map_location="cpu")
+        if getattr(ts, "mode", mode) != mode: raise ValueError(f"{path}: a TorchScript export streams {ts.mode}, not {mode} (export it in that mode)")
+        return Detector(ts, str(path), fmt, "torch")
     if fmt == "int8":
         from kws_nb.quant import load_quantized      # here: the int8 format's module, needed for int8 files only
         model = load_quantized(path)[0]
