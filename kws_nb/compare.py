@@ -167,7 +167,7 @@ def frr_cell(p: dict) -> str:
     return f"{p['frr']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 def fa_cell(p: dict) -> str:
-    "False alarms per keyword-free hour with the count and the hours, e.g. '0.40 (4 in 10.0 h)'."
+    "False alarms per keyword-free hour with the count and the hours, e.g. '0.40 (4 in 10.00 h)'."
     if p.get("false_alarms") is None or p.get("fa_per_hour") is None or p["fa_per_hour"] != p["fa_per_hour"]: return "-"
     return f"{p['fa_per_hour']:.2f} ({p['false_alarms']} in {p['keyword_free_hours']:.2f} h)"
 
