@@ -359,6 +359,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'kws_nb.train._is_better': ('train.html#_is_better', 'kws_nb/train.py'),
                               'kws_nb.train.bank_id': ('train.html#bank_id', 'kws_nb/train.py'),
                               'kws_nb.train.checkpoint_report': ('train.html#checkpoint_report', 'kws_nb/train.py'),
+                              'kws_nb.train.epoch_learning_rate': ('train.html#epoch_learning_rate', 'kws_nb/train.py'),
                               'kws_nb.train.evaluate': ('train.html#evaluate', 'kws_nb/train.py'),
                               'kws_nb.train.evaluate_real': ('train.html#evaluate_real', 'kws_nb/train.py'),
                               'kws_nb.train.mine_hard_negatives': ('train.html#mine_hard_negatives', 'kws_nb/train.py'),

@@ -33,6 +33,8 @@ class TaskConfig:
     # optimisation
     batch_size: int = 128
     learning_rate: float = 3e-4
+    lr_schedule: str = "constant"            # or "cosine": learning_rate annealed to lr_floor x learning_rate by the last epoch
+    lr_floor: float = 0.05
     weight_decay: float = 1e-5
     num_epochs: int = 20
     grad_clip: float = 5.0

@@ -21,8 +21,9 @@ from functools import partial
 # %% auto #0
 __all__ = ['seed_everything', 'pick_device', 'predict', 'evaluate', 'window_steps', 'stream_output_times', 'with_log_mel',
            'offline_stream_probabilities', 'offline_stream_tracks', 'stream_selector', 'mine_hard_negatives',
-           'wave_augment', 'window_batches', 'train', 'training_inputs', 'bank_id', 'state_id', 'train_or_resume',
-           'train_detector', 'evaluate_real', 'summary', 'checkpoint_report', 'seed_summary', 'plot_history']
+           'wave_augment', 'window_batches', 'epoch_learning_rate', 'train', 'training_inputs', 'bank_id', 'state_id',
+           'train_or_resume', 'train_detector', 'evaluate_real', 'summary', 'checkpoint_report', 'seed_summary',
+           'plot_history']
 
 # %% ../nbs/03_train.ipynb #caa4e7dd
 def seed_everything(seed: int):
@@ -179,6 +180,18 @@ def window_batches(windows: WindowBank, config: TaskConfig, epoch: int) -> list[
     rng.shuffle(items)
     return [items[k:k + config.batch_size] for k in range(0, len(items), config.batch_size)]
 
+# %% ../nbs/03_train.ipynb #c4b6839a
+import math
+
+def epoch_learning_rate(config: TaskConfig, epoch: int) -> float:
+    "Learning rate of (0-based) `epoch`: `config.learning_rate`, or its cosine decay to `lr_floor` x it at the last epoch."
+    if config.lr_schedule == "constant": return config.learning_rate
+    if config.lr_schedule != "cosine":
+        raise ValueError(f"TaskConfig.lr_schedule: {config.lr_schedule!r}; expected 'constant' or 'cosine'")
+    if not 0 <= epoch < config.num_epochs: raise ValueError(f"epoch_learning_rate: epoch {epoch} outside 0..{config.num_epochs - 1}")
+    t = epoch / max(config.num_epochs - 1, 1)
+    return config.learning_rate * (config.lr_floor + (1 - config.lr_floor) * 0.5 * (1 + math.cos(math.pi * t)))
+
 # %% ../nbs/03_train.ipynb #73bbeff6
 def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: SpeechCommands, val_idx, out_dir,
           resume=None, device=None, num_workers: int = 0, progress: bool = True, loss_fn=None, noise_files=None,
@@ -203,7 +216,7 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
         history, best, best_state = [], None, None
         if resume is not None:
             _, rcfg, ck = load_checkpoint(resume)
-            if diff := {k: v for k, v in rcfg.diff(config).items() if k != "num_epochs"}:
+            if diff := {k: v for k, v in rcfg.diff(config).items() if k != "num_epochs" or config.lr_schedule != "constant"}:
                 raise ValueError(f"resume: {resume} was trained with a different config: {diff} (checkpoint's, given)")
             if "optimizer" not in ck["extra"]: raise ValueError(f"resume: {resume} has no optimizer state (use last.pt)")
             model.load_state_dict(ck["state_dict"]); opt.load_state_dict(ck["extra"]["optimizer"])
@@ -216,6 +229,7 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
         val_loader = make_loader(val_ds, val_idx, batch_size=256)
         for epoch in range(len(history), config.num_epochs):
             seed_everything(config.seed + epoch)
+            for g in opt.param_groups: g["lr"] = epoch_learning_rate(config, epoch)
             loader = make_loader(train_ds, train_idx, batch_size=config.batch_size, train=True, balanced=config.balanced,
                                  augment=wave_augment(config, noise_files, config.seed + epoch),
                                  seed=config.seed + epoch, num_workers=num_workers, num_samples=config.clips_per_epoch or None)
@@ -248,7 +262,7 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
             seconds, t1 = time.perf_counter() - t0, time.perf_counter()
             val = evaluate(model, val_loader)
             row = dict(epoch=epoch + 1, train_loss=total / n, val_loss=val["loss"], val_au_fa_fr=val["au_fa_fr"],
-                       val_roc_auc=val["roc_auc"], epoch_seconds=seconds, windows=sum(len(b) for b in wins))
+                       val_roc_auc=val["roc_auc"], lr=opt.param_groups[0]["lr"], epoch_seconds=seconds, windows=sum(len(b) for b in wins))
             if select is not None: row.update({f"select_{k}": v for k, v in select(model.eval()).items()})
             row["val_seconds"] = time.perf_counter() - t1
             history.append(row)
@@ -306,7 +320,7 @@ def train_or_resume(config: TaskConfig, train_ds: SpeechCommands, train_idx, val
     if last.is_file():
         _, cfg, ck = load_checkpoint(last)
         done, why = len(ck["history"]), None
-        if diff := {k: v for k, v in cfg.diff(config).items() if k != "num_epochs"}: why = f"its config differs: {diff}"
+        if diff := {k: v for k, v in cfg.diff(config).items() if k != "num_epochs" or config.lr_schedule != "constant"}: why = f"its config differs: {diff}"
         elif not side.is_file() or json.loads(side.read_text()) != want: why = "its data or inputs differ"
         elif done > config.num_epochs: why = f"it ran {done} > {config.num_epochs} epochs"
     if why is None and done < config.num_epochs:
