@@ -11,7 +11,7 @@ import torch
 from torch import nn, Tensor
 from .cli import console_script
 from .data import load_audio, SAMPLE_RATE
-from .model import TaskConfig, load_checkpoint, file_sha256, is_dynamic_int8
+from .model import TaskConfig, load_checkpoint, file_sha256, is_dynamic_int8, code_version
 from .streaming import StreamingCRNN, EventDetector, detect_events
 from .export import (COMPACT_MAGIC, OnnxDetector, export_onnx, load_compact, save_compact, stream_audio,
                            best_compressed_name, student_checkpoint)
@@ -169,7 +169,7 @@ def stream_operating_points(artifacts, name: str, precision: str) -> dict | None
 
 def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: bool = False) -> dict:
     "Copy a run's baseline (float) and best compressed model (int8) into `dest` as compact files, with `card.json` and `MODEL_CARD.md`."
-    import datetime, subprocess
+    import datetime
     from kws_nb.quant import load_quantized, quantize
     out = sys.stdout if out is None else out
     art, dest = Path(artifacts), Path(dest) if dest else pretrained_dir()
@@ -194,11 +194,8 @@ def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: 
     bm = json.loads(base_metrics.read_text())
     pipeline = json.loads((art / "pipeline.json").read_text()) if (art / "pipeline.json").is_file() else {}
     # the code that trained the baseline, as the pipeline recorded it; else the checkout holding the artifacts folder
-    code = ((pipeline.get("chapters") or {}).get("03_train") or {}).get("code") or {}
+    code = ((pipeline.get("chapters") or {}).get("03_train") or {}).get("code") or code_version(art)
     commit = code.get("commit")
-    if commit is None:
-        try: commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=art, capture_output=True, text=True).stdout.strip() or None
-        except OSError: commit = None
     if commit and code.get("dirty"): commit += " (with uncommitted changes)"
     card = dict(keyword=base.config.keyword, date=datetime.date.today().isoformat(), kws_nb_version=importlib.import_module("kws_nb").__version__, git_commit=commit,
                 artifacts=str(art.resolve()), profile=pipeline.get("profile"), data=dict(split=bm.get("split"), n_train=bm.get("n_train")),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_model.ipynb #82787386
 from __future__ import annotations
-import dataclasses, hashlib, importlib
+import dataclasses, hashlib, importlib, subprocess
 from pathlib import Path
 from dataclasses import dataclass
 import torch
@@ -12,7 +12,7 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'TaskConfig', 'CRNN', 'count_parameters', 'save_checkpoint', 'model_class', 'load_checkpoint',
-           'is_dynamic_int8']
+           'is_dynamic_int8', 'code_version']
 
 # %% ../nbs/02_model.ipynb #ace33f82
 @dataclass
@@ -179,3 +179,12 @@ def is_dynamic_int8(model: nn.Module) -> bool:
     "Whether `model` has dynamically quantized layers (int8 GRU / Linear, whose scores depend on what each call holds)."
     import torch.ao.nn.quantized.dynamic as nnqd
     return any(isinstance(m, (nnqd.Linear, nnqd.GRU)) for m in model.modules())
+
+# %% ../nbs/02_model.ipynb #b5c40d6f
+def code_version(path) -> dict:
+    "The git commit of the checkout holding `path` and whether its tracked files differ from it; None for both outside one."
+    git = lambda *a: subprocess.run(["git", *a], cwd=path, capture_output=True, text=True)
+    try: head = git("rev-parse", "HEAD")
+    except OSError: return dict(commit=None, dirty=None)
+    if head.returncode: return dict(commit=None, dirty=None)
+    return dict(commit=head.stdout.strip(), dirty=bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip()))

@@ -9,11 +9,12 @@ from pathlib import Path
 import papermill as pm
 from .cli import console_script
 from .data import file_sha256
+from .model import code_version
 
 # %% auto #0
 __all__ = ['PROFILES', 'DATA_MANIFESTS', 'pipeline_notebooks', 'notebook_parameters', 'file_snapshot', 'output_key',
-           'outputs_digest', 'chapter_inputs', 'expected_outputs', 'why_run', 'code_version', 'default_shared_data',
-           'run_pipeline', 'read_runs', 'record_run', 'note_running', 'note_skip', 'kws_pipeline']
+           'outputs_digest', 'chapter_inputs', 'expected_outputs', 'why_run', 'default_shared_data', 'run_pipeline',
+           'read_runs', 'record_run', 'note_running', 'note_skip', 'kws_pipeline']
 
 # %% ../nbs/08_pipeline.ipynb #0225b7d8
 PROFILES: dict[str, dict[str, dict]] = {
@@ -107,15 +108,6 @@ def why_run(record: dict | None, inputs: dict, key: str, expected: dict, out, fo
         if not (Path(out) / name).is_file(): return f"output file missing: {name}"
         if file_sha256(Path(out) / name) != sha: return f"output file changed: {name}"
     return None
-
-# %% ../nbs/08_pipeline.ipynb #b5c40d6f
-def code_version(path) -> dict:
-    "The git commit of the checkout holding `path` and whether its tracked files differ from it; None for both outside one."
-    git = lambda *a: subprocess.run(["git", *a], cwd=path, capture_output=True, text=True)
-    try: head = git("rev-parse", "HEAD")
-    except OSError: return dict(commit=None, dirty=None)
-    if head.returncode: return dict(commit=None, dirty=None)
-    return dict(commit=head.stdout.strip(), dirty=bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip()))
 
 # %% ../nbs/08_pipeline.ipynb #0f108b8d
 def _default_nbs() -> Path:

@@ -343,11 +343,15 @@ def train_or_resume(config: TaskConfig, train_ds: SpeechCommands, train_idx, val
 def train_detector(config: TaskConfig, ds: SpeechCommands, train_idx, val_idx, out_dir, windows: WindowBank | None = None,
                    select=None, rounds: int = 0, round_epochs: int = 5, mine_threshold: float = 0.5, mode: str = "windowed",
                    max_window_length: int | None = None, smooth_frames: int = 3, refractory_s: float = 1.0, max_hard: int = 2000,
-                   loss_fn=None, noise_files=None, progress: bool = True, inputs: dict | None = None) -> tuple[CRNN, list[dict]]:
+                   loss_fn=None, noise_files=None, progress: bool = True, inputs: dict | None = None, hard=()) -> tuple[CRNN, list[dict], list[dict]]:
     "Round 0 (clips + stream windows), then `rounds` of hard-negative mining and fine-tuning; the best round by `select` is kept."
+    # -> (kept model, one log row a round, the kept round's epoch history); `hard`: the (stream, frame) hard negatives round 0
+    # starts from (a student: its teacher's); the bank's pool is reset to it, so a call never inherits an earlier call's pool
     # every round resumes (or is loaded when finished) through `train_or_resume`; `inputs`: what else it depends on (e.g. a teacher)
     out_dir = Path(out_dir)
     if rounds and (windows is None or select is None): raise ValueError("train_detector: mining rounds need `windows` and `select`")
+    if windows is not None: windows.hard = []; windows.add_hard(hard)
+    elif hard: raise ValueError("train_detector: a `hard` pool needs `windows`")
     model, history = train_or_resume(config, ds, train_idx, ds, val_idx, out_dir / "round0", dict(inputs or {}, windows=bank_id(windows)),
                                      progress=progress, loss_fn=loss_fn, noise_files=noise_files, windows=windows, select=select)
     best_row = lambda h: min(h, key=lambda r: (r.get("select_score", r["val_au_fa_fr"]), r["val_loss"]))
@@ -372,7 +376,7 @@ def train_detector(config: TaskConfig, ds: SpeechCommands, train_idx, val_idx, o
     model, cfg, ck = load_checkpoint(out_dir / f"round{chosen['round']}" / "checkpoint.pt")
     save_checkpoint(out_dir / "checkpoint.pt", model, replace(cfg, seed=config.seed), ck["history"],
                     extra=dict(ck["extra"], round=chosen["round"], rounds=log))
-    return model.eval(), log
+    return model.eval(), log, ck["history"]
 
 # %% ../nbs/03_train.ipynb #954c54e0
 def evaluate_real(model: CRNN, shared_data, thresholds: dict | None = None, device=None, batch_size: int = 256) -> dict | None:

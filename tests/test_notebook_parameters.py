@@ -1,6 +1,7 @@
 "Unit-test and export cells must not rebind a notebook's papermill parameters: the pipeline's later cells would read the test's value."
 import ast, json
 from pathlib import Path
+import papermill as pm
 import pytest
 
 NBS = Path(__file__).resolve().parent.parent / "nbs"
@@ -24,7 +25,7 @@ def shadowed_parameters(nb_path: Path) -> list[str]:
     "'cell N line L: name' for every parameter a non-`#| notest` cell rebinds."
     cells = json.loads(nb_path.read_text())["cells"]
     is_params = lambda c: "parameters" in c.get("metadata", {}).get("tags", [])
-    params = {n for c in cells if c["cell_type"] == "code" and is_params(c) for n, _ in top_level_stores("".join(c["source"]))}
+    params = set(pm.inspect_notebook(str(nb_path)))       # the names papermill (and so the pipeline) can inject
     out = []
     for i, c in enumerate(cells):
         src = "".join(l for l in c["source"] if not l.lstrip().startswith(("%", "!")))
@@ -36,9 +37,10 @@ def shadowed_parameters(nb_path: Path) -> list[str]:
 def test_the_check_finds_a_shadowed_parameter(tmp_path):
     cell = lambda src, tags=(): dict(cell_type="code", metadata=dict(tags=list(tags)), source=src.splitlines(True), outputs=[])
     nb = tmp_path / "x.ipynb"
-    nb.write_text(json.dumps(dict(cells=[cell("seed = 3407\n", ["parameters"]), cell("for seed in range(3): pass\n"),
-                                          cell("def f(seed): return [seed for seed in range(2)]\n"),
-                                          cell("#| notest\nseed = int(seed)\n")])))
+    kernel = dict(kernelspec=dict(name="python3", language="python", display_name="Python 3"))
+    cells = [cell("seed = 3407\n", ["parameters"]), cell("for seed in range(3): pass\n"),
+             cell("def f(seed): return [seed for seed in range(2)]\n"), cell("#| notest\nseed = int(seed)\n")]
+    nb.write_text(json.dumps(dict(nbformat=4, nbformat_minor=4, metadata=kernel, cells=cells)))
     assert shadowed_parameters(nb) == ["cell 1 line 1: seed"]
 
 
