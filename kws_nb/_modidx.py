@@ -178,6 +178,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'kws_nb.metrics.frr_at_far': ('metrics.html#frr_at_far', 'kws_nb/metrics.py'),
                                 'kws_nb.metrics.keyword_share': ('metrics.html#keyword_share', 'kws_nb/metrics.py'),
                                 'kws_nb.metrics.operating_point': ('metrics.html#operating_point', 'kws_nb/metrics.py'),
+                                'kws_nb.metrics.operating_range': ('metrics.html#operating_range', 'kws_nb/metrics.py'),
                                 'kws_nb.metrics.poisson_interval': ('metrics.html#poisson_interval', 'kws_nb/metrics.py'),
                                 'kws_nb.metrics.rates_at_threshold': ('metrics.html#rates_at_threshold', 'kws_nb/metrics.py'),
                                 'kws_nb.metrics.roc_auc': ('metrics.html#roc_auc', 'kws_nb/metrics.py'),

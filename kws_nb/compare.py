@@ -14,6 +14,7 @@ from .profiling import attention_context_macs, footprint, front_end_macs, interl
 from .model import load_checkpoint, file_sha256
 from .quant import add_ratios, best_compressed, best_compressed_on_streams, find_checkpoints, latency_key, load_quantized
 from .streaming import StreamingCRNN
+from .metrics import operating_range
 
 # %% auto #0
 __all__ = ['STREAM_KEYS', 'HEADLINE_TARGET', 'pareto_front', 'load_models', 'read_quality', 'stream_results',
@@ -294,13 +295,12 @@ def plot_latency(records: list[dict], path=None):
 def _finite(v) -> bool: return v is not None and v == v and not math.isinf(v)
 
 def plot_stream_curves(records: list[dict], path=None, stream: str = "stream_test"):
-    "FRR vs false alarms per keyword-free hour on `stream` for every record that has its curve; validation-chosen points ringed."
+    "FRR vs false alarms per keyword-free hour on `stream` (each curve's `operating_range`) for every record with one; validation-chosen points ringed."
     rows = [r for r in records if (r.get(stream) or {}).get("curve")]
     if not rows: raise ValueError(f"plot_stream_curves: no record has a {stream} curve")
     fig, ax = plt.subplots(figsize=(8.5, 5.2))
     for i, r in enumerate(rows):
-        pts = [(max(c["fa_per_hour"], 0.01), c["frr"]) for c in sorted(r[stream]["curve"], key=lambda c: c["threshold"])
-               if _finite(c.get("fa_per_hour")) and _finite(c.get("frr"))]
+        pts = [(max(c["fa_per_hour"], 0.01), c["frr"]) for c in operating_range(r[stream]["curve"]) if _finite(c.get("frr"))]
         if not pts: continue
         peer = r["mode"] == "peer"
         ls = "-" if peer or (r["mode"] == "clip" and r["precision"] == "float") else ("--" if r["mode"] == "clip" else ":")

@@ -11,7 +11,7 @@ import numpy as np
 __all__ = ['THRESHOLDS', 'fa_fr_curve', 'au_fa_fr', 'roc_auc', 'keyword_share', 'wilson_interval', 'bootstrap_interval',
            'threshold_at_far', 'rates_at_threshold', 'frr_at_far', 'operating_point', 'score_events', 'at_fa_per_hour',
            'EventDetector', 'detect_events', 'stream_point', 'poisson_interval', 'threshold_for_fa_per_hour',
-           'track_events', 'stream_curve', 'stream_benchmark']
+           'operating_range', 'track_events', 'stream_curve', 'stream_benchmark']
 
 # %% ../nbs/02b_metrics.ipynb #9222973e
 def _probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -240,6 +240,14 @@ def threshold_for_fa_per_hour(curve: list[dict], target: float) -> float | None:
         if c["fa_per_hour"] > target: break
         best = c["threshold"]
     return best
+
+# %% ../nbs/02b_metrics.ipynb #734b00ec
+def operating_range(curve: list[dict]) -> list[dict]:
+    "The points of a stream curve by rising threshold, from the one with the most false alarms per hour up (below it detections merge)."
+    pts = sorted((c for c in curve if c.get("fa_per_hour") is not None and math.isfinite(c["fa_per_hour"])), key=lambda c: c["threshold"])
+    if not pts: return []
+    k = max(range(len(pts)), key=lambda j: (pts[j]["fa_per_hour"], pts[j]["threshold"]))   # the highest threshold at the maximum
+    return pts[k:]
 
 # %% ../nbs/02b_metrics.ipynb #fae8fe9e
 # 0 .. 1 in steps of 0.005, and log-spaced in 1 - p from 0.5 up to 1 - 1e-8: a detector's operating points sit close to 1
