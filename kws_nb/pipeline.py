@@ -12,7 +12,7 @@ from .data import file_sha256
 from .model import code_version
 
 # %% auto #0
-__all__ = ['PROFILES', 'DATA_MANIFESTS', 'pipeline_notebooks', 'notebook_parameters', 'file_snapshot', 'output_key',
+__all__ = ['PROFILES', 'READS', 'DATA_MANIFESTS', 'pipeline_notebooks', 'notebook_parameters', 'file_snapshot', 'output_key',
            'outputs_digest', 'chapter_inputs', 'expected_outputs', 'why_run', 'default_shared_data', 'run_pipeline',
            'read_runs', 'record_run', 'note_running', 'note_skip', 'kws_pipeline']
 
@@ -36,6 +36,9 @@ PROFILES: dict[str, dict[str, dict]] = {
         "06a_export": dict(min_run_time=0.05, latency_rounds=1),
     },
 }
+# a chapter reads the outputs of every earlier chapter unless it is named here with the ones it reads: a re-run of the
+# others (a new training) leaves it up to date. The peer decodes the synthetic clips and streams only (19 min in the full run).
+READS: dict[str, tuple[str, ...]] = {"04b_peer": ("01_synth", "01a_streams")}
 _nb_re = re.compile(r"^\d\d[a-z]?_.+\.ipynb$")
 
 def pipeline_notebooks(nbs_path) -> list[Path]:
@@ -121,7 +124,7 @@ def default_shared_data(nbs_path) -> Path:
     return Path(os.environ.get("KWS_NB_SHARED_DATA") or Path(nbs_path).resolve().parent.parent / "shared" / "data")
 
 def run_pipeline(profile: str = "full", out="artifacts", data_dir=None, nbs_path=None, only=None, shared_data=None,
-                 profiles=None, kernel_name: str = "python3", progress: bool = True, force: bool = False) -> list[Path]:
+                 profiles=None, kernel_name: str = "python3", progress: bool = True, force: bool = False, reads=None) -> list[Path]:
     "Run the chapter notebooks in order under `profile`, skipping the unchanged ones (all run with `force`); returns the copies executed now."
     nbs_path = Path(nbs_path) if nbs_path else _default_nbs()
     shared_data = Path(shared_data).resolve() if shared_data else default_shared_data(nbs_path)
@@ -136,6 +139,10 @@ def run_pipeline(profile: str = "full", out="artifacts", data_dir=None, nbs_path
     nbs = [nb for nb in order if not only or any(nb.stem.startswith(o) for o in only)]
     plan = [(nb, notebook_parameters(nb, profile, shared, profiles)) for nb in nbs]   # validate all before running
     order, tag = [nb.stem for nb in order], f"[kws-pipeline {profile}]"
+    reads = READS if reads is None else reads                 # `reads`: {chapter: the earlier chapters whose outputs it reads}
+    for c, ups in reads.items():
+        if c in order and (bad := [u for u in ups if u not in order[:order.index(c)]]):
+            raise ValueError(f"pipeline READS: {c} reads {bad}, which are not chapters before it")
     code = code_version(nbs_path)                       # which code made this run's files, in every chapter's record
     runs = read_runs(out, profile)
     records, interrupted = runs.get("chapters", {}), set(runs.get("running", {}))
@@ -145,7 +152,7 @@ def run_pipeline(profile: str = "full", out="artifacts", data_dir=None, nbs_path
     before, done = dict(digest), []
     for i, (nb, params) in enumerate(plan, 1):
         c, t0 = nb.stem, time.time()
-        upstream = [(e, digest[e]) for e in order[:order.index(c)] if e in digest]
+        upstream = [(e, digest[e]) for e in order[:order.index(c)] if e in digest and (c not in reads or e in reads[c])]
         inputs, key = chapter_inputs(nb, params, profile, upstream)
         record = records.get(c)
         why = why_run(record, inputs, key, expected_outputs(records, order, c), out, force, c in interrupted,
