@@ -369,6 +369,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'kws_nb.train.pick_device': ('train.html#pick_device', 'kws_nb/train.py'),
                               'kws_nb.train.plot_history': ('train.html#plot_history', 'kws_nb/train.py'),
                               'kws_nb.train.predict': ('train.html#predict', 'kws_nb/train.py'),
+                              'kws_nb.train.resume_conflicts': ('train.html#resume_conflicts', 'kws_nb/train.py'),
                               'kws_nb.train.seed_everything': ('train.html#seed_everything', 'kws_nb/train.py'),
                               'kws_nb.train.seed_summary': ('train.html#seed_summary', 'kws_nb/train.py'),
                               'kws_nb.train.state_id': ('train.html#state_id', 'kws_nb/train.py'),

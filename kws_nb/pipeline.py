@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_pipeline.ipynb #97f4e812
 from __future__ import annotations
-import hashlib, json, os, re, subprocess, time
+import hashlib, json, os, re, time
 from pathlib import Path
 import papermill as pm
 from .cli import console_script

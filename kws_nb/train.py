@@ -21,9 +21,9 @@ from functools import partial
 # %% auto #0
 __all__ = ['seed_everything', 'pick_device', 'predict', 'evaluate', 'window_steps', 'stream_output_times', 'with_log_mel',
            'offline_stream_probabilities', 'offline_stream_tracks', 'stream_selector', 'mine_hard_negatives',
-           'wave_augment', 'window_batches', 'epoch_learning_rate', 'train', 'training_inputs', 'bank_id', 'state_id',
-           'train_or_resume', 'train_detector', 'evaluate_real', 'summary', 'checkpoint_report', 'seed_summary',
-           'plot_history']
+           'wave_augment', 'window_batches', 'epoch_learning_rate', 'resume_conflicts', 'train', 'training_inputs',
+           'bank_id', 'state_id', 'train_or_resume', 'train_detector', 'evaluate_real', 'summary', 'checkpoint_report',
+           'seed_summary', 'plot_history']
 
 # %% ../nbs/03_train.ipynb #caa4e7dd
 def seed_everything(seed: int):
@@ -192,6 +192,10 @@ def epoch_learning_rate(config: TaskConfig, epoch: int) -> float:
     t = epoch / max(config.num_epochs - 1, 1)
     return config.learning_rate * (config.lr_floor + (1 - config.lr_floor) * 0.5 * (1 + math.cos(math.pi * t)))
 
+def resume_conflicts(saved: TaskConfig, config: TaskConfig) -> dict:
+    "The config differences that forbid continuing a run made with `saved` under `config`: all but a constant-rate run's `num_epochs`."
+    return {k: v for k, v in saved.diff(config).items() if k != "num_epochs" or config.lr_schedule != "constant"}
+
 # %% ../nbs/03_train.ipynb #73bbeff6
 def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: SpeechCommands, val_idx, out_dir,
           resume=None, device=None, num_workers: int = 0, progress: bool = True, loss_fn=None, noise_files=None,
@@ -216,7 +220,7 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
         history, best, best_state = [], None, None
         if resume is not None:
             _, rcfg, ck = load_checkpoint(resume)
-            if diff := {k: v for k, v in rcfg.diff(config).items() if k != "num_epochs" or config.lr_schedule != "constant"}:
+            if diff := resume_conflicts(rcfg, config):
                 raise ValueError(f"resume: {resume} was trained with a different config: {diff} (checkpoint's, given)")
             if "optimizer" not in ck["extra"]: raise ValueError(f"resume: {resume} has no optimizer state (use last.pt)")
             model.load_state_dict(ck["state_dict"]); opt.load_state_dict(ck["extra"]["optimizer"])
@@ -320,7 +324,7 @@ def train_or_resume(config: TaskConfig, train_ds: SpeechCommands, train_idx, val
     if last.is_file():
         _, cfg, ck = load_checkpoint(last)
         done, why = len(ck["history"]), None
-        if diff := {k: v for k, v in cfg.diff(config).items() if k != "num_epochs" or config.lr_schedule != "constant"}: why = f"its config differs: {diff}"
+        if diff := resume_conflicts(cfg, config): why = f"its config differs: {diff}"
         elif not side.is_file() or json.loads(side.read_text()) != want: why = "its data or inputs differ"
         elif done > config.num_epochs: why = f"it ran {done} > {config.num_epochs} epochs"
     if why is None and done < config.num_epochs:
