@@ -17,7 +17,7 @@ from .profiling import macs, streaming_macs, front_end_macs
 from .train import window_steps
 
 # %% auto #0
-__all__ = ['rescore', 'candidate_tracks', 'cascade_events', 'mac_rate', 'cascade_mac_rate']
+__all__ = ['rescore', 'candidate_tracks', 'cascade_events', 'mac_rate', 'cascade_mac_rate', 'choose_listening']
 
 # %% ../nbs/06c_cascade.ipynb #a70be536
 @torch.no_grad()
@@ -62,3 +62,12 @@ def cascade_mac_rate(student: nn.Module, teacher: nn.Module, mode: str, candidat
     extra = candidates_per_second * teacher_pass
     return dict(s, teacher_pass_macs=teacher_pass, candidates_per_second=candidates_per_second,
                 macs_per_second=s["macs_per_second"] + extra, total_macs_per_second=s["total_macs_per_second"] + extra)
+
+# %% ../nbs/06c_cascade.ipynb #b9b4c0cc
+def choose_listening(options: list[dict], max_cost_ratio: float = 1.5) -> dict:
+    "The option (`val`: its validation operating point, `cost_ratio`: cascade / student MACs) that misses least within the cost."
+    ok = [o for o in options if o["val"].get("reachable") and o["cost_ratio"] <= max_cost_ratio]
+    if not ok:
+        raise ValueError(f"no listening rate reaches the target on validation within {max_cost_ratio}x the student's cost: "
+                         + ", ".join(f"{o['listen_fa_per_hour']} FA/h (reachable {o['val'].get('reachable')}, cost {o['cost_ratio']:.2f}x)" for o in options))
+    return min(ok, key=lambda o: (o["val"]["frr"], o["cost_ratio"]))

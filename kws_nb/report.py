@@ -91,6 +91,14 @@ def results_section(artifacts) -> str:
     out += _export_tables(_read(a / "export" / "metrics.json"))
     return "\n".join(out)
 
+def _listening(cas: dict) -> str:
+    "How validation chose the cascade's listening rate, when it had more than one to choose from."
+    opts = cas.get("listen_options") or []
+    if len(opts) < 2: return ""
+    rates = ", ".join(f"{o['listen_fa_per_hour']:g}" for o in opts)
+    return (f", the rate chosen among {rates} FA/h: the lowest validation FRR at 0.5 FA/h within {cas['max_cost_ratio']:g}x "
+            f"the student's MACs")
+
 def _frr(v, k: str) -> str:
     x = v.get(k)
     return "-" if x is None or x != x else f"{x:.3f}"
@@ -116,7 +124,7 @@ def _detector_tables(det: dict | None, cas: dict | None) -> list[str]:
                        f"{_frr(v, 'test_frr@1.0')} | {_frr(v, 'real_frr@0.5')} | {_frr(v, 'real_frr@1.0')} | {'-' if fa is None else fa} |")
     if cas:
         out += ["", f"**Cascade**: `{cas['student']['name']} {cas['student']['precision']}` listens (threshold for {cas['listen_fa_per_hour']:g} FA/h "
-                f"on validation, {cas['candidates_per_hour_test']:.1f} candidates an hour on test); the float baseline re-scores the last "
+                f"on validation{_listening(cas)}, {cas['candidates_per_hour_test']:.1f} candidates an hour on test); the float baseline re-scores the last "
                 f"{cas['rescore_s']} s of each:", "",
                 "| setting | MACs / s of audio (front end incl.) | test FRR@0.5 [95% CI] | test FA/h@0.5 | real FRR@0.5 | real speech FAs@0.5 (h) |",
                 "|---|--:|--:|--:|--:|--:|"]
