@@ -14,7 +14,7 @@ from .data import SAMPLE_RATE
 from .model import CRNN, load_checkpoint, file_sha256, is_dynamic_int8
 from .metrics import stream_benchmark, track_events, threshold_for_fa_per_hour, stream_curve, THRESHOLDS
 from .profiling import macs, streaming_macs, front_end_macs
-from .train import window_steps
+from .stream_scores import window_steps
 
 # %% auto #0
 __all__ = ['rescore', 'candidate_tracks', 'cascade_events', 'mac_rate', 'cascade_mac_rate', 'choose_listening']

@@ -16,7 +16,7 @@ from .model import CRNN, load_checkpoint, file_sha256, is_dynamic_int8
 from .metrics import stream_curve, stream_benchmark, track_events, THRESHOLDS
 from .streaming import StreamingCRNN, plot_stream
 from .metrics import detect_events
-from .train import with_log_mel, offline_stream_probabilities, offline_stream_tracks, window_steps
+from .stream_scores import with_log_mel, offline_stream_probabilities, offline_stream_tracks, window_steps
 from .streams import load_streams
 
 # %% auto #0

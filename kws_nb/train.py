@@ -11,19 +11,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, resolve_shared_data, REAL_SETS, load_audio, stream_log_mel, SAMPLE_RATE
-from .model import TaskConfig, CRNN, save_checkpoint, load_checkpoint, file_sha256, is_dynamic_int8
+from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, resolve_shared_data, REAL_SETS, SAMPLE_RATE
+from .model import TaskConfig, CRNN, save_checkpoint, load_checkpoint, file_sha256
 from .metrics import au_fa_fr, roc_auc, keyword_share, threshold_at_far, operating_point, bootstrap_interval
 from .windows import WindowBank, MelAugment, SEEN_FRAMES, HOP_LENGTH, N_FFT
-from .metrics import THRESHOLDS, stream_benchmark, track_events, detect_events
-from functools import partial
+from .metrics import detect_events
+from .stream_scores import with_log_mel, offline_stream_probabilities, stream_selector
 
 # %% auto #0
-__all__ = ['seed_everything', 'pick_device', 'predict', 'evaluate', 'window_steps', 'stream_output_times', 'with_log_mel',
-           'offline_stream_probabilities', 'offline_stream_tracks', 'stream_selector', 'mine_hard_negatives',
-           'wave_augment', 'window_batches', 'epoch_learning_rate', 'resume_conflicts', 'train', 'training_inputs',
-           'bank_id', 'state_id', 'train_or_resume', 'train_detector', 'evaluate_real', 'summary', 'checkpoint_report',
-           'seed_summary', 'plot_history']
+__all__ = ['seed_everything', 'pick_device', 'predict', 'evaluate', 'mine_hard_negatives', 'wave_augment', 'window_batches',
+           'epoch_learning_rate', 'resume_conflicts', 'train', 'training_inputs', 'bank_id', 'state_id',
+           'train_or_resume', 'train_detector', 'evaluate_real', 'summary', 'checkpoint_report', 'seed_summary',
+           'plot_history']
 
 # %% ../nbs/03_train.ipynb #caa4e7dd
 def seed_everything(seed: int):
@@ -62,85 +61,7 @@ def evaluate(model: CRNN, data, indices=None, device=None, batch_size: int = 256
         r["roc_auc_interval"] = bootstrap_interval(roc_auc, probs, labels, strata=labels)
     return r
 
-# %% ../nbs/03_train.ipynb #7dc0fdd0
-def window_steps(model: CRNN, frames: int = 101) -> int:
-    "Conv steps a 1-s training clip (101 log-mel frames) gives `model`: its attention window when it streams (11 for the baseline)."
-    return model.num_steps(frames)
-
-def stream_output_times(config: TaskConfig, n: int, hop_length: int = 160, n_fft: int = 400) -> np.ndarray:
-    "Stream time (s) of outputs 0..n-1: the end of the audio each has seen (conv step j ends at frame stride*j + kernel - 1)."
-    first = hop_length * (config.kernel_size[1] - 1) + n_fft - n_fft // 2
-    return (first + hop_length * config.stride[1] * np.arange(n, dtype=np.float64)) / config.sample_rate
-
-def with_log_mel(streams: list[dict], n_mels: int = 40, sample_rate: int = SAMPLE_RATE) -> list[dict]:
-    "The streams with their streaming front end's log-mel (`stream_log_mel`) added as `mel`: every float model shares it."
-    return [dict(s, mel=stream_log_mel(s["audio"] if "audio" in s else load_audio(s["path"]), n_mels, sample_rate)) for s in streams]
-
-@torch.no_grad()
-def _contexts(model: CRNN, x: Tensor, out: Tensor | None, mode: str, W: int, block: int) -> Tensor:
-    "Attention contexts (T, H) of one stream's conv outputs `x` (T, F); `out`: its stateful GRU outputs (T, H)."
-    T, contexts = x.shape[0], []
-    if mode == "stateful":
-        e = torch.cat([out.new_full((W - 1,), float("-inf")), model.attention(out).squeeze(-1)])
-        o = torch.cat([out.new_zeros(W - 1, out.shape[1]), out])          # padded windows: weight 0 before the start
-        for i in range(0, T, block):
-            w = torch.softmax(e[i:i + block + W - 1].unfold(0, W, 1), dim=-1)             # (n, W)
-            contexts.append(torch.einsum("nw,nhw->nh", w, o[i:i + block + W - 1].unfold(0, W, 1)))
-    else:
-        for j in range(min(W - 1, T)):                                     # the stream's first outputs: all of it so far
-            contexts.append(model.attend(model.gru(x[None, :j + 1])[0])[0])
-        for i in range(W - 1, T, block):
-            windows = x[i - W + 1:i + block].unfold(0, W, 1).transpose(1, 2)             # (n, W, F)
-            contexts.append(model.attend(model.gru(windows)[0])[0])
-    return torch.cat(contexts)
-
-@torch.no_grad()
-def offline_stream_probabilities(model: CRNN, audio: Tensor | None, mode: str = "stateful", max_window_length: int | None = None,
-                                 block: int = 4096, mels: list[Tensor] | None = None) -> tuple[np.ndarray, np.ndarray] | list:
-    "What the streaming chapter's `StreamingCRNN(model, max_window_length, mode)` outputs for `audio`, in one pass (float models); given `mels`, for each."
-    if is_dynamic_int8(model): raise ValueError("offline_stream_probabilities: an int8 model must be streamed (kws_nb.detection.stream_probabilities)")
-    if mode not in ("stateful", "windowed"): raise ValueError(f"mode must be 'stateful' or 'windowed', got {mode!r}")
-    W = int(max_window_length or window_steps(model))
-    single = mels is None
-    if single: mels = [stream_log_mel(audio, model.config.n_mels, model.config.sample_rate)]
-    xs = [model.conv_frames(m.unsqueeze(0))[0] if m.shape[1] >= model.min_frames else None for m in mels]
-    outs = [None] * len(xs)
-    if mode == "stateful":                                                 # one GRU call over streams padded at the end:
-        live = [i for i, x in enumerate(xs) if x is not None]             # a causal model's outputs never see the padding
-        if live:
-            T = max(xs[i].shape[0] for i in live)
-            batch = torch.stack([torch.nn.functional.pad(xs[i], (0, 0, 0, T - xs[i].shape[0])) for i in live])
-            gru = model.gru(batch)[0]
-            for k, i in enumerate(live): outs[i] = gru[k, :xs[i].shape[0]]
-    results = []
-    for x, out in zip(xs, outs):
-        if x is None: results.append((np.zeros(0), np.zeros(0))); continue
-        probs = torch.softmax(model.classifier(_contexts(model, x, out, mode, W, block)), dim=-1)[:, 1]
-        results.append((probs.numpy().astype(np.float64), stream_output_times(model.config, x.shape[0])))
-    return results[0] if single else results
-
 # %% ../nbs/03_train.ipynb #572e1933
-def offline_stream_tracks(model: CRNN, streams: list[dict], mode: str = "stateful", max_window_length: int | None = None,
-                          batch: int = 16) -> list[dict]:
-    "Probability tracks (name, probs, times, spans, seconds) of a float `model` on `streams` (each with `mel`, see `with_log_mel`)."
-    if missing := [s for s in streams if "mel" not in s]:
-        raise ValueError(f"offline_stream_tracks: {len(missing)} stream(s) without `mel`; add it with with_log_mel (float models share it)")
-    res = [r for i in range(0, len(streams), batch)
-           for r in offline_stream_probabilities(model, None, mode, max_window_length, mels=[s["mel"] for s in streams[i:i + batch]])]
-    return [dict(name=s.get("name", ""), probs=p, times=t, spans=[tuple(x) for x in s["spans"]], seconds=s["seconds"])
-            for s, (p, t) in zip(streams, res)]
-
-def stream_selector(neg: list[dict], pos: list[dict], target: float = 0.5, mode: str = "windowed", max_window_length: int | None = None,
-                    smooth_frames: int = 3, refractory_s: float = 1.0, thresholds=THRESHOLDS):
-    "A `select` for `train`: FRR on validation streams at the threshold they choose for `target` false alarms an hour."
-    events = partial(track_events, smooth_frames=smooth_frames, refractory_s=refractory_s)
-    def select(model) -> dict:
-        tracks = {"val": (offline_stream_tracks(model, neg, mode, max_window_length), offline_stream_tracks(model, pos, mode, max_window_length))}
-        p = stream_benchmark(tracks, (target,), thresholds, events)["stream_val"]["at"][str(float(target))]
-        if not p["reachable"]: return dict(score=2.0, frr=None, threshold=None, fa_per_hour=None)   # worse than missing everything
-        return dict(score=p["frr"], frr=p["frr"], threshold=p["threshold"], fa_per_hour=p["fa_per_hour"], false_alarms=p["false_alarms"])
-    return select
-
 @torch.no_grad()
 def mine_hard_negatives(model: CRNN, bank: WindowBank, threshold: float = 0.5, mode: str = "windowed", max_window_length: int | None = None,
                         smooth_frames: int = 3, refractory_s: float = 1.0, max_new: int = 2000, batch: int = 16) -> dict:
