@@ -108,7 +108,7 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
                  **{k: q[k] for k in STREAM_KEYS if q.get(k) is not None})
         records.append(r)
     timings = interleaved_latency(models, repeats=latency_repeats, min_run_time=min_run_time)
-    streamers = {(*k, "stateful"): StreamingCRNN(m, W) for k, m in models.items()}
+    streamers = {(*k, "stateful"): StreamingCRNN(m, max_window_length) for k, m in models.items()}   # each its own 1-s window unless given
     streamers["baseline", "float", "windowed"] = StreamingCRNN(models["baseline", "float"], W, "windowed")
     rounds = {k: [] for k in streamers}
     for _ in range(latency_repeats):

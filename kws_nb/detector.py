@@ -71,7 +71,7 @@ class Detector:
     def n_samples(self) -> int: return int(self.stepper.n_samples)
     def __repr__(self): return f"Detector({self.source}: {self.format} on {self.backend}, keyword {self.keyword!r})"
 
-def _onnx_detector(model: nn.Module, int8: bool, max_window_length: int) -> OnnxDetector:
+def _onnx_detector(model: nn.Module, int8: bool, max_window_length: int | None) -> OnnxDetector:
     "An `OnnxDetector` of `model` exported on the fly (needs the `onnx` package: the train extra)."
     if importlib.util.find_spec("onnx") is None:
         raise ValueError("--backend onnxruntime on a .pt/.kws model exports it to ONNX first, which needs the onnx package "
@@ -79,7 +79,7 @@ def _onnx_detector(model: nn.Module, int8: bool, max_window_length: int) -> Onnx
     with tempfile.TemporaryDirectory() as d:
         return OnnxDetector(export_onnx(model, Path(d) / "m.onnx", max_window_length, int8=int8).read_bytes())
 
-def load_detector(path=None, backend: str | None = None, max_window_length: int = 11, mode: str = "stateful") -> Detector:
+def load_detector(path=None, backend: str | None = None, max_window_length: int | None = None, mode: str = "stateful") -> Detector:
     "A `Detector` from a float or int8 checkpoint, a compact model, a TorchScript export or an ONNX file; no path: the shipped one."
     if backend not in (None, "torch", "onnxruntime"): raise ValueError(f"backend must be torch or onnxruntime, got {backend!r}")
     if mode not in ("stateful", "windowed"): raise ValueError(f"mode must be stateful or windowed, got {mode!r}")
@@ -281,7 +281,7 @@ def check_plot_path(plot) -> Path | None:
     if importlib.util.find_spec("matplotlib") is None: raise ValueError("--plot needs matplotlib (pip install 'kws_nb[train]' or matplotlib)")
     return plot
 
-def run_stream(path, checkpoint=None, threshold: float = 0.5, mode: str = "stateful", max_window_length: int = 11,
+def run_stream(path, checkpoint=None, threshold: float = 0.5, mode: str = "stateful", max_window_length: int | None = None,
                smooth_frames: int = 3, refractory_s: float = 1.0, chunk_ms: float = 100.0, plot=None, backend=None,
                as_json: bool = False, out=None, stdin=None, pcm: str = "s16le", log=None, fa_per_hour: float | None = None) -> dict:
     "Stream `path` (wav file, or '-' for raw PCM on stdin) through a detector; print each detection; Ctrl-C ends a live stream."
@@ -333,7 +333,7 @@ def kws_stream(path: str,  # a wav file, or - for raw 16 kHz mono PCM on stdin (
                checkpoint: str = None,  # model file: checkpoint, int8 checkpoint, compact .kws, TorchScript .pt or .onnx (default: the shipped one)
                threshold: float = 0.5,  # smoothed keyword probability that fires a detection
                mode: str = "stateful",  # stateful (cheapest) or windowed (torch models only)
-               max_window_length: int = 11,  # conv steps (80 ms each) of look-back; 11 = a 1-s training clip
+               max_window_length: int = None,  # conv steps of look-back (default: the model's own 1-s training clip, 11 for the baseline)
                smooth_frames: int = 3,  # outputs in the causal moving average
                refractory_s: float = 1.0,  # quiet time after a detection, so one utterance fires once
                chunk_ms: float = 100.0,  # audio read per step

@@ -49,9 +49,11 @@ class DistillationLoss:
         return loss
 
 # %% ../nbs/05_distillation.ipynb #c2675857
-STUDENT_GRID = dict(hidden_size=(8, 12, 16, 24, 32, 48), cnn_out_channels=(2, 3, 4, 6, 8), gru_num_layers=(1, 2),
+STUDENT_GRID = dict(hidden_size=(8, 12, 16, 24, 32, 40, 48), cnn_out_channels=(2, 3, 4, 6, 8), gru_num_layers=(1, 2),
                     conv=(((5, 20), (2, 8)), ((10, 20), (5, 10)), ((8, 20), (4, 10)), ((10, 20), (4, 10)),
-                          ((10, 16), (5, 12)), ((20, 20), (10, 10)), ((5, 20), (2, 10)), ((10, 20), (6, 12))))
+                          ((10, 16), (5, 12)), ((20, 20), (10, 10)), ((5, 20), (2, 10)), ((10, 20), (6, 12)),
+                          # a 160-ms GRU step: half the baseline's steps, so the budget buys a wider or deeper GRU
+                          ((10, 20), (6, 16)), ((10, 24), (6, 16)), ((8, 20), (4, 16))))
 
 def student_config(base: TaskConfig = None, **kw) -> TaskConfig:
     "`base` (default: the baseline) with the model knobs in `kw` changed."
@@ -78,17 +80,20 @@ def plan_students(max_macs_ratio: float = 0.1, max_bytes: int | None = None, bas
 
 # %% ../nbs/05_distillation.ipynb #b1d94a04
 def student_runs(plan: list[dict], base: TaskConfig = None, min_macs_ratio_best: float = 15.0) -> list[dict]:
-    "The students to train: hidden 32, hidden 16, the seed study's pick, the planner's best at >= 15x, and controls."
+    "The students to train: hidden 32, hidden 16, the seed study's pick, the planner's best at >= 15x, its largest, and controls."
     base = base or TaskConfig()
     seed_pick = student_config(base, hidden_size=16, cnn_out_channels=4, kernel_size=(10, 20), stride=(5, 10))
     best = next((r for r in plan if r["macs_ratio"] >= min_macs_ratio_best), None)
     if best is None: raise ValueError(f"the planner found no student with >= {min_macs_ratio_best}x fewer MACs")
-    best_cfg = student_config(base, **{k: best[k] for k in ("hidden_size", "cnn_out_channels", "gru_num_layers", "kernel_size", "stride")})
+    knobs = lambda r: {k: r[k] for k in ("hidden_size", "cnn_out_channels", "gru_num_layers", "kernel_size", "stride")}
+    best_cfg = student_config(base, **knobs(best))
+    largest = max(plan, key=lambda r: (r.get("params", 0), -r.get("macs", 0)))     # the most weights the budget allows (ties: fewer MACs)
     runs = [dict(name="kd-h32", config=student_config(base, hidden_size=32), distill=True, attention=False),
             dict(name="kd-h16", config=student_config(base, hidden_size=16), distill=True, attention=False),
             dict(name="kd-seed-pick", config=seed_pick, distill=True, attention=False),
             dict(name="kd-planner-best", config=best_cfg, distill=True, attention=False),
             dict(name="nokd-seed-pick", config=seed_pick, distill=False, attention=False),
-            dict(name="kd-att-seed-pick", config=seed_pick, distill=True, attention=True)]
+            dict(name="kd-att-seed-pick", config=seed_pick, distill=True, attention=True),
+            dict(name="kd-planner-largest", config=student_config(base, **knobs(largest)), distill=True, attention=False)]
     for r in runs: r["arch"] = describe(r["config"])
     return runs

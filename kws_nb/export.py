@@ -12,6 +12,7 @@ from torch import nn, Tensor
 from .data import LogMel
 from .model import TaskConfig, CRNN, load_checkpoint, is_dynamic_int8
 from .streaming import StreamingCRNN
+from .stream_scores import window_steps
 
 # %% auto #0
 __all__ = ['ONNX_OPSET', 'ONNX_FORMAT', 'STATE_NAMES', 'COMPACT_MAGIC', 'float_crnn', 'front_end_pad', 'onnx_step_graph',
@@ -130,13 +131,13 @@ def _gru_cells(g: _Graph, x: str, w, H: int, L: int) -> str:
     g.op("Concat", *hs, axis=0, outputs=["hidden_out"]) if L > 1 else g.op("Identity", hs[0], outputs=["hidden_out"])
     return x
 
-def onnx_step_graph(model: nn.Module, max_window_length: int = 11, keyword: str | None = None, gru_cells: bool = False):
+def onnx_step_graph(model: nn.Module, max_window_length: int | None = None, keyword: str | None = None, gru_cells: bool = False):
     "The stateful streamer as one ONNX graph: one conv step of audio and the state in, the keyword probability and new state out."
     import onnx
     from onnx import helper
     model = float_crnn(model); c = model.config
     lm = LogMel(c.sample_rate, c.n_mels)
-    (km, kf), (sm, sf), W = c.kernel_size, c.stride, int(max_window_length)
+    (km, kf), (sm, sf), W = c.kernel_size, c.stride, int(max_window_length or window_steps(model))
     S, C, B, H, L = lm.hop_length * sf, lm.n_fft - lm.hop_length, kf - sf, c.hidden_size, c.gru_num_layers
     if c.bidirectional: raise ValueError("ONNX export: a bidirectional GRU needs future audio and cannot stream")
     if not (2 <= kf and sf <= kf and W >= 1): raise ValueError(f"ONNX export: needs 2 <= stride <= kernel frames, got kernel {kf}, stride {sf}")
@@ -191,7 +192,7 @@ def shrink_onnx(m):
     return m
 
 # %% ../nbs/06a_export.ipynb #8db1597b
-def export_onnx(model: nn.Module, path, max_window_length: int = 11, int8: bool = False) -> Path:
+def export_onnx(model: nn.Module, path, max_window_length: int | None = None, int8: bool = False) -> Path:
     "Write the step graph of `model` (float or int8 CRNN; int8 weights dequantized) to `path`; `int8` adds onnxruntime's dynamic int8."
     import onnx
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -376,7 +377,7 @@ def interleaved_step_latency(steppers: dict, chunk_samples: int = 1280, rounds: 
             if r and (name not in best or t["median_s"] < best[name]["median_s"]): best[name] = t
     return best
 
-def deployable_files(model: nn.Module, qmodel: nn.Module, dest, max_window_length: int = 11) -> dict[str, Path]:
+def deployable_files(model: nn.Module, qmodel: nn.Module, dest, max_window_length: int | None = None) -> dict[str, Path]:
     "Every file a user could ship of float `model` and its int8 `qmodel`, written into `dest`: {format: path}."
     from kws_nb.model import save_checkpoint
     from kws_nb.quant import save_quantized

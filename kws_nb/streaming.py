@@ -13,6 +13,7 @@ from .cli import console_script
 from .data import LogMel, load_audio, stream_log_mel, SAMPLE_RATE, CLIP_SAMPLES
 from .metrics import EventDetector, detect_events   # the detector's post-processing is part of how it is scored
 from .model import CRNN, load_checkpoint, file_sha256
+from .stream_scores import window_steps
 
 # %% auto #0
 __all__ = ['StreamingLogMel', 'offline_stateful_reference', 'offline_windowed_reference', 'as_audio_chunk', 'StreamingCRNN',
@@ -84,9 +85,10 @@ def as_audio_chunk(chunk: Tensor) -> Tensor:
 # %% ../nbs/04_streaming.ipynb #6cdb55cc
 class StreamingCRNN(nn.Module):
     "A trained `CRNN` on an endless stream: `step(chunk)` -> keyword probabilities of the output frames it completes."
-    def __init__(self, model: CRNN, max_window_length: int = 11, mode: str = "stateful"):
+    def __init__(self, model: CRNN, max_window_length: int | None = None, mode: str = "stateful"):
         super().__init__()
         c, conv = model.config, model.conv[0]
+        if max_window_length is None: max_window_length = window_steps(model)   # the model's own 1-s training window
         if mode not in ("stateful", "windowed"): raise ValueError(f"StreamingCRNN: mode must be 'stateful' or 'windowed', got {mode!r}")
         if int(max_window_length) < 1: raise ValueError(f"StreamingCRNN: max_window_length must be >= 1 conv step, got {max_window_length}")
         if c.bidirectional: raise ValueError("StreamingCRNN: a bidirectional GRU needs future audio and cannot stream")
@@ -230,7 +232,7 @@ def recompute_probs(clip_model: nn.Module, audio: Tensor, ends) -> Tensor:
     clips = torch.stack([audio[int(e) - CLIP_SAMPLES:int(e)] for e in ends])
     return clip_model(clips).softmax(-1)[:, 1]
 
-def benchmark_streaming(model: CRNN, seconds: float = 20.0, chunk_ms=(80.0, 1000.0), max_window_length: int = 11,
+def benchmark_streaming(model: CRNN, seconds: float = 20.0, chunk_ms=(80.0, 1000.0), max_window_length: int | None = None,
                         rounds: int = 5, min_run_time: float = 0.2, seed: int = 3407) -> list[dict]:
     "Compute per second of audio on one thread: streaming (stateful, windowed) vs recomputing the 1-s window per output."
     from torch.utils.benchmark import Timer
