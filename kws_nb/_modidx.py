@@ -5,6 +5,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'kws_nb.cascade.cascade_events': ('cascade.html#cascade_events', 'kws_nb/cascade.py'),
                                 'kws_nb.cascade.cascade_mac_rate': ('cascade.html#cascade_mac_rate', 'kws_nb/cascade.py'),
                                 'kws_nb.cascade.choose_listening': ('cascade.html#choose_listening', 'kws_nb/cascade.py'),
+                                'kws_nb.cascade.confirm_offsets': ('cascade.html#confirm_offsets', 'kws_nb/cascade.py'),
                                 'kws_nb.cascade.mac_rate': ('cascade.html#mac_rate', 'kws_nb/cascade.py'),
                                 'kws_nb.cascade.rescore': ('cascade.html#rescore', 'kws_nb/cascade.py')},
             'kws_nb.cli': { 'kws_nb.cli.console_script': ('cli.html#console_script', 'kws_nb/cli.py'),

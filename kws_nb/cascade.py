@@ -17,7 +17,7 @@ from .profiling import macs, streaming_macs, front_end_macs
 from .stream_scores import window_steps
 
 # %% auto #0
-__all__ = ['rescore', 'candidate_tracks', 'cascade_events', 'mac_rate', 'cascade_mac_rate', 'choose_listening']
+__all__ = ['rescore', 'confirm_offsets', 'candidate_tracks', 'cascade_events', 'mac_rate', 'cascade_mac_rate', 'choose_listening']
 
 # %% ../nbs/06c_cascade.ipynb #a70be536
 @torch.no_grad()
@@ -32,14 +32,23 @@ def rescore(teacher: CRNN, mel: torch.Tensor, times, rescore_s: float = 1.5, hop
     return np.array(out)
 
 # %% ../nbs/06c_cascade.ipynb #60273943
+def confirm_offsets(teacher: CRNN, confirm_s: float = 0.0) -> np.ndarray:
+    "Delays (s) after a candidate at which the teacher looks: every teacher step (80 ms for the baseline) up to `confirm_s`."
+    hop = teacher.config.stride[1] * 160 / SAMPLE_RATE
+    return np.arange(int(round(confirm_s / hop)) + 1) * hop
+
 def candidate_tracks(student_tracks: list[dict], streams: list[dict], teacher: CRNN, listen_threshold: float, smooth_frames: int,
-                     refractory_s: float, rescore_s: float = 1.5) -> list[dict]:
-    "Tracks of candidates: the student's detections at `listen_threshold`, each with the teacher's probability (`candidates`)."
-    out = []
+                     refractory_s: float, rescore_s: float = 1.5, confirm_s: float = 0.0) -> list[dict]:
+    "Tracks of candidates: the student's detections at `listen_threshold`, each with the teacher's best look (time, probability)."
+    # a loose listener fires early, while the keyword is still being said: the teacher also looks at each later step up to
+    # `confirm_s`, and the candidate carries the most confident look and its time (when the cascade could decide)
+    out, offsets = [], confirm_offsets(teacher, confirm_s)
     for tr, s in zip(student_tracks, streams):
         times = track_events(tr, listen_threshold, smooth_frames, refractory_s)
+        looks = rescore(teacher, s["mel"], [t + o for t in times for o in offsets], rescore_s).reshape(len(times), len(offsets))
+        best = looks.argmax(1) if len(times) else np.zeros(0, dtype=int)
         out.append(dict(name=tr.get("name", ""), spans=tr["spans"], seconds=tr["seconds"],
-                        candidates=list(zip(times, rescore(teacher, s["mel"], times, rescore_s).tolist()))))
+                        candidates=[(float(t + offsets[k]), float(looks[i, k])) for i, (t, k) in enumerate(zip(times, best))]))
     return out
 
 def cascade_events(track: dict, threshold: float) -> list[float]:
@@ -55,11 +64,12 @@ def mac_rate(model: nn.Module, mode: str, max_window_length: int | None = None) 
     net, fe = streaming_macs(model, W, mode), front_end_macs(c.stride[1])
     return dict(decisions_per_second=steps, macs_per_second=steps * net, front_end_macs_per_second=steps * fe, total_macs_per_second=steps * (net + fe))
 
-def cascade_mac_rate(student: nn.Module, teacher: nn.Module, mode: str, candidates_per_second: float, rescore_s: float = 1.5) -> dict:
-    "The cascade's MACs per second: the student streaming, plus one teacher pass over `rescore_s` of frames per candidate."
+def cascade_mac_rate(student: nn.Module, teacher: nn.Module, mode: str, candidates_per_second: float, rescore_s: float = 1.5,
+                     passes_per_candidate: int = 1) -> dict:
+    "The cascade's MACs per second: the student streaming, plus `passes_per_candidate` teacher passes over `rescore_s` of frames per candidate."
     s = mac_rate(student, mode)
     teacher_pass = macs(teacher, int(round(rescore_s * SAMPLE_RATE / 160)) + 1)
-    extra = candidates_per_second * teacher_pass
+    extra = candidates_per_second * passes_per_candidate * teacher_pass
     return dict(s, teacher_pass_macs=teacher_pass, candidates_per_second=candidates_per_second,
                 macs_per_second=s["macs_per_second"] + extra, total_macs_per_second=s["total_macs_per_second"] + extra)
 

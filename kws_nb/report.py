@@ -95,9 +95,10 @@ def _listening(cas: dict) -> str:
     "How validation chose the cascade's listening rate, when it had more than one to choose from."
     opts = cas.get("listen_options") or []
     if len(opts) < 2: return ""
-    rates = ", ".join(f"{o['listen_fa_per_hour']:g}" for o in opts)
-    return (f", the rate chosen among {rates} FA/h: the lowest validation FRR at 0.5 FA/h within {cas['max_cost_ratio']:g}x "
-            f"the student's MACs")
+    rates = ", ".join(dict.fromkeys(f"{o['listen_fa_per_hour']:g}" for o in opts))
+    waits = ", ".join(dict.fromkeys(f"{o.get('confirm_s', 0.0):g}" for o in opts))
+    return (f", the teacher looking {cas.get('confirm_s', 0.0):g} s on after each ({cas.get('passes_per_candidate', 1)} passes); rate and look "
+            f"chosen among {rates} FA/h and {waits} s: the lowest validation FRR at 0.5 FA/h within {cas['max_cost_ratio']:g}x the student's MACs")
 
 def _frr(v, k: str) -> str:
     x = v.get(k)
