@@ -14,10 +14,11 @@ from .data import SAMPLE_RATE
 from .model import CRNN, load_checkpoint, file_sha256, is_dynamic_int8
 from .metrics import stream_benchmark, track_events, threshold_for_fa_per_hour, stream_curve, THRESHOLDS
 from .profiling import macs, streaming_macs, front_end_macs
-from .stream_scores import window_steps
+from .stream_scores import stream_window
 
 # %% auto #0
-__all__ = ['rescore', 'confirm_offsets', 'candidate_tracks', 'cascade_events', 'mac_rate', 'cascade_mac_rate', 'choose_listening']
+__all__ = ['rescore', 'confirm_offsets', 'candidate_tracks', 'best_looks', 'cascade_events', 'mac_rate', 'cascade_mac_rate',
+           'choose_listening']
 
 # %% ../nbs/06c_cascade.ipynb #a70be536
 @torch.no_grad()
@@ -41,14 +42,24 @@ def candidate_tracks(student_tracks: list[dict], streams: list[dict], teacher: C
                      refractory_s: float, rescore_s: float = 1.5, confirm_s: float = 0.0) -> list[dict]:
     "Tracks of candidates: the student's detections at `listen_threshold`, each with the teacher's best look (time, probability)."
     # a loose listener fires early, while the keyword is still being said: the teacher also looks at each later step up to
-    # `confirm_s`, and the candidate carries the most confident look and its time (when the cascade could decide)
+    # `confirm_s`, and the candidate carries the most confident look and its time (when the cascade could decide); every
+    # look is kept (`looks`: candidate time, probabilities) so a shorter `confirm_s` is read off them (`best_looks`)
     out, offsets = [], confirm_offsets(teacher, confirm_s)
     for tr, s in zip(student_tracks, streams):
         times = track_events(tr, listen_threshold, smooth_frames, refractory_s)
         looks = rescore(teacher, s["mel"], [t + o for t in times for o in offsets], rescore_s).reshape(len(times), len(offsets))
-        best = looks.argmax(1) if len(times) else np.zeros(0, dtype=int)
         out.append(dict(name=tr.get("name", ""), spans=tr["spans"], seconds=tr["seconds"],
-                        candidates=[(float(t + offsets[k]), float(looks[i, k])) for i, (t, k) in enumerate(zip(times, best))]))
+                        looks=[(float(t), looks[i].tolist()) for i, t in enumerate(times)]))
+    return best_looks(out, teacher, confirm_s)
+
+def best_looks(tracks: list[dict], teacher: CRNN, confirm_s: float = 0.0) -> list[dict]:
+    "The candidate tracks with each candidate's best look among those within `confirm_s` of it (from `candidate_tracks`' looks)."
+    offsets, out = confirm_offsets(teacher, confirm_s), []
+    for tr in tracks:
+        if any(len(p) < len(offsets) for _, p in tr["looks"]):
+            raise ValueError(f"best_looks: track {tr.get('name', '')!r} has fewer looks than confirm_s={confirm_s} needs ({len(offsets)})")
+        best = [(t, int(np.argmax(p[:len(offsets)]))) for t, p in tr["looks"]]
+        out.append(dict(tr, candidates=[(float(t + offsets[k]), float(p[k])) for (t, k), (_, p) in zip(best, tr["looks"])]))
     return out
 
 def cascade_events(track: dict, threshold: float) -> list[float]:
@@ -58,7 +69,7 @@ def cascade_events(track: dict, threshold: float) -> list[float]:
 # %% ../nbs/06c_cascade.ipynb #d29c2aa6
 def mac_rate(model: nn.Module, mode: str, max_window_length: int | None = None) -> dict:
     "Decisions per second and MACs per second of audio (network, front end, total) of `model` streaming in `mode`."
-    W = max_window_length or window_steps(model)
+    W = stream_window(model, max_window_length)
     c = model.config
     steps = c.sample_rate / (160 * c.stride[1])
     net, fe = streaming_macs(model, W, mode), front_end_macs(c.stride[1])

@@ -14,6 +14,7 @@ from .profiling import attention_context_macs, footprint, front_end_macs, interl
 from .model import load_checkpoint, file_sha256
 from .quant import add_ratios, best_compressed, best_compressed_on_streams, find_checkpoints, latency_key, load_quantized
 from .streaming import StreamingCRNN
+from .stream_scores import stream_window
 from .metrics import operating_range
 
 # %% auto #0
@@ -95,8 +96,8 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
     quality, qpath = read_quality(artifacts), artifacts / "quantization" / "metrics.json"
     hashes = {name: file_sha256(p) for name, p in find_checkpoints(artifacts).items()}
     detection = read_chapter_metrics(artifacts, "detection", hashes["baseline"])
-    W = int(max_window_length or (detection or {}).get("max_window_length", 11))
     models = load_models(artifacts)
+    W = stream_window(models["baseline", "float"], (detection or {}).get("max_window_length") if max_window_length is None else max_window_length)
     records = []
     for (name, precision), m in models.items():
         r = dict(name=name, precision=precision, mode="clip", arch=_arch(m.config), **footprint(m))

@@ -16,7 +16,7 @@ from .model import CRNN, load_checkpoint, file_sha256, is_dynamic_int8
 from .metrics import stream_curve, stream_benchmark, track_events, THRESHOLDS
 from .streaming import StreamingCRNN, plot_stream
 from .metrics import detect_events
-from .stream_scores import with_log_mel, offline_stream_probabilities, offline_stream_tracks, window_steps
+from .stream_scores import with_log_mel, offline_stream_probabilities, offline_stream_tracks, stream_window
 from .streams import load_streams
 
 # %% auto #0
@@ -115,7 +115,7 @@ def stream_tracks(model: nn.Module, streams: list[dict], mode: str = "stateful",
     model = model.cpu().eval()
     if is_dynamic_int8(model):
         # a dynamically quantized model does not survive pickling into a worker: workers inherit it by fork instead
-        _job = (model, streams, mode, max_window_length or window_steps(model), max(1, int(chunk_ms * SAMPLE_RATE / 1000)))
+        _job = (model, streams, mode, stream_window(model, max_window_length), max(1, int(chunk_ms * SAMPLE_RATE / 1000)))
         try:
             if workers > 1 and len(streams) > 1:
                 with get_context("fork").Pool(min(workers, len(streams))) as pool: res = pool.map(_streamed, range(len(streams)), chunksize=1)

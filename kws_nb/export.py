@@ -12,7 +12,7 @@ from torch import nn, Tensor
 from .data import LogMel
 from .model import TaskConfig, CRNN, load_checkpoint, is_dynamic_int8
 from .streaming import StreamingCRNN
-from .stream_scores import window_steps
+from .stream_scores import stream_window
 
 # %% auto #0
 __all__ = ['ONNX_OPSET', 'ONNX_FORMAT', 'STATE_NAMES', 'COMPACT_MAGIC', 'float_crnn', 'front_end_pad', 'onnx_step_graph',
@@ -137,7 +137,7 @@ def onnx_step_graph(model: nn.Module, max_window_length: int | None = None, keyw
     from onnx import helper
     model = float_crnn(model); c = model.config
     lm = LogMel(c.sample_rate, c.n_mels)
-    (km, kf), (sm, sf), W = c.kernel_size, c.stride, int(max_window_length or window_steps(model))
+    (km, kf), (sm, sf), W = c.kernel_size, c.stride, stream_window(model, max_window_length)
     S, C, B, H, L = lm.hop_length * sf, lm.n_fft - lm.hop_length, kf - sf, c.hidden_size, c.gru_num_layers
     if c.bidirectional: raise ValueError("ONNX export: a bidirectional GRU needs future audio and cannot stream")
     if not (2 <= kf and sf <= kf and W >= 1): raise ValueError(f"ONNX export: needs 2 <= stride <= kernel frames, got kernel {kf}, stride {sf}")

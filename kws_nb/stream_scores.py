@@ -13,13 +13,20 @@ from .model import TaskConfig, CRNN, is_dynamic_int8
 from .metrics import THRESHOLDS, stream_benchmark, track_events
 
 # %% auto #0
-__all__ = ['window_steps', 'stream_output_times', 'with_log_mel', 'offline_stream_probabilities', 'offline_stream_tracks',
-           'stream_selector']
+__all__ = ['window_steps', 'stream_window', 'stream_output_times', 'with_log_mel', 'offline_stream_probabilities',
+           'offline_stream_tracks', 'stream_selector']
 
 # %% ../nbs/02d_stream_scores.ipynb #7dc0fdd0
 def window_steps(model: CRNN, frames: int = 101) -> int:
     "Conv steps a 1-s training clip (101 log-mel frames) gives `model`: its attention window when it streams (11 for the baseline)."
     return model.num_steps(frames)
+
+def stream_window(model: CRNN, max_window_length: int | None = None) -> int:
+    "The attention window (conv steps) `model` streams with: `max_window_length` when given, else its own (`window_steps`)."
+    if max_window_length is None: return window_steps(model)
+    if isinstance(max_window_length, bool) or int(max_window_length) != max_window_length or max_window_length < 1:
+        raise ValueError(f"max_window_length must be a whole number of conv steps >= 1 (or None: the model's own), got {max_window_length!r}")
+    return int(max_window_length)
 
 def stream_output_times(config: TaskConfig, n: int, hop_length: int = 160, n_fft: int = 400) -> np.ndarray:
     "Stream time (s) of outputs 0..n-1: the end of the audio each has seen (conv step j ends at frame stride*j + kernel - 1)."
@@ -54,7 +61,7 @@ def offline_stream_probabilities(model: CRNN, audio: Tensor | None, mode: str = 
     "What the streaming chapter's `StreamingCRNN(model, max_window_length, mode)` outputs for `audio`, in one pass (float models); given `mels`, for each."
     if is_dynamic_int8(model): raise ValueError("offline_stream_probabilities: an int8 model must be streamed (kws_nb.detection.stream_probabilities)")
     if mode not in ("stateful", "windowed"): raise ValueError(f"mode must be 'stateful' or 'windowed', got {mode!r}")
-    W = int(max_window_length or window_steps(model))
+    W = stream_window(model, max_window_length)
     single = mels is None
     if single: mels = [stream_log_mel(audio, model.config.n_mels, model.config.sample_rate)]
     xs = [model.conv_frames(m.unsqueeze(0))[0] if m.shape[1] >= model.min_frames else None for m in mels]

@@ -13,7 +13,7 @@ from .cli import console_script
 from .data import LogMel, load_audio, stream_log_mel, SAMPLE_RATE, CLIP_SAMPLES
 from .metrics import EventDetector, detect_events   # the detector's post-processing is part of how it is scored
 from .model import CRNN, load_checkpoint, file_sha256
-from .stream_scores import window_steps
+from .stream_scores import stream_window
 
 # %% auto #0
 __all__ = ['StreamingLogMel', 'offline_stateful_reference', 'offline_windowed_reference', 'as_audio_chunk', 'StreamingCRNN',
@@ -88,9 +88,8 @@ class StreamingCRNN(nn.Module):
     def __init__(self, model: CRNN, max_window_length: int | None = None, mode: str = "stateful"):
         super().__init__()
         c, conv = model.config, model.conv[0]
-        if max_window_length is None: max_window_length = window_steps(model)   # the model's own 1-s training window
+        max_window_length = stream_window(model, max_window_length)      # the model's own 1-s training window unless given
         if mode not in ("stateful", "windowed"): raise ValueError(f"StreamingCRNN: mode must be 'stateful' or 'windowed', got {mode!r}")
-        if int(max_window_length) < 1: raise ValueError(f"StreamingCRNN: max_window_length must be >= 1 conv step, got {max_window_length}")
         if c.bidirectional: raise ValueError("StreamingCRNN: a bidirectional GRU needs future audio and cannot stream")
         if conv.padding != (0, 0) or conv.dilation != (1, 1) or conv.groups != 1:
             raise ValueError(f"StreamingCRNN: expects the CRNN's unpadded conv, got {conv}")
