@@ -97,8 +97,10 @@ def _listening(cas: dict) -> str:
     if len(opts) < 2: return ""
     rates = ", ".join(dict.fromkeys(f"{o['listen_fa_per_hour']:g}" for o in opts))
     waits = ", ".join(dict.fromkeys(f"{o.get('confirm_s', 0.0):g}" for o in opts))
-    return (f", the teacher looking {cas.get('confirm_s', 0.0):g} s on after each ({cas.get('passes_per_candidate', 1)} passes); rate and look "
-            f"chosen among {rates} FA/h and {waits} s: the lowest validation FRR at 0.5 FA/h within {cas['max_cost_ratio']:g}x the student's MACs")
+    spans = ", ".join(dict.fromkeys(f"{o.get('rescore_s', cas['rescore_s']):g}" for o in opts))
+    return (f", the teacher looking {cas.get('confirm_s', 0.0):g} s on after each ({cas.get('passes_per_candidate', 1)} passes); rate, look and "
+            f"re-scored span chosen among {rates} FA/h, {waits} s and {spans} s: the lowest validation FRR at 0.5 FA/h within "
+            f"{cas['max_cost_ratio']:g}x the student's MACs")
 
 def _frr(v, k: str) -> str:
     x = v.get(k)
