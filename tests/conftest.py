@@ -1,4 +1,4 @@
-import os
+import os, signal
 from pathlib import Path
 import pytest
 
@@ -13,3 +13,8 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real audio not found: {SHARED_DATA} (shared/data beside the checkout, or $KWS_NB_SHARED_DATA) is absent")
     return SHARED_DATA
+
+
+def deliverable_sigint():
+    "For Popen's `preexec_fn`: the child takes Ctrl-C by default even when this run inherited it ignored (`nohup cmd &`)."
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -8,6 +8,7 @@ import soundfile as sf
 
 from kws_nb.model import save_checkpoint
 from kws_nb.testing import sharpened_crnn, bursty_noise
+from conftest import deliverable_sigint
 
 SCRIPTS = {"kws-pipeline": "kws_nb.pipeline:kws_pipeline", "kws-synth": "kws_nb.synth:kws_synth", "kws-stream": "kws_nb.detector:kws_stream",
            "kws-report": "kws_nb.report:kws_report", "kws-refresh-pretrained": "kws_nb.detector:kws_refresh_pretrained"}
@@ -82,7 +83,7 @@ def test_plot_folder_is_checked_before_streaming(files):
 def test_ctrl_c_on_a_live_stream_prints_the_summary_and_the_plot(files):
     plot = files["dir"] / "live.png"
     p = subprocess.Popen(command("kws-stream", "-", "--checkpoint", files["ck"], "--threshold", "0.3", "--json", "--plot", plot),
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=deliverable_sigint)
     try:
         err_lines, first_event = [], []
         t = threading.Thread(target=lambda: err_lines.append(p.stderr.readline().decode()), daemon=True); t.start(); t.join(120)

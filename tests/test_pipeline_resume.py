@@ -2,6 +2,7 @@
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import nbformat
+from conftest import deliverable_sigint
 
 # The console script as a user runs it (argument parsing, messages, exit status), with the notebook folder it runs
 # (its checkout's nbs/, by default) pointed at a toy one.
@@ -75,7 +76,8 @@ def test_interrupted_chapter_runs_again(tmp_path):
             "while pathlib.Path(shared_data, 'slow').exists(): time.sleep(0.2)\npathlib.Path(artifacts, 'done.txt').write_text('1')",
             "artifacts = '.'\nshared_data = '.'")
     p = subprocess.Popen([sys.executable, "-c", CMD, str(d / "nbs"), "--out", str(d / "out"), "--shared-data", str(d / "flags"),
-                          "--profile", "ci"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+                          "--profile", "ci"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+                         preexec_fn=deliverable_sigint)
     t0 = time.time()
     while not (d / "out" / "started").exists():
         assert p.poll() is None and time.time() - t0 < 300, p.communicate()
