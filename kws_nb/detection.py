@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_detection.ipynb #67c240a3
 from __future__ import annotations
-import json, time
+import csv, json, time
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from .data import SpeechCommands, load_audio, resolve_shared_data, SAMPLE_RATE, REAL_SETS
 from .model import CRNN, load_checkpoint, file_sha256, is_dynamic_int8
-from .metrics import stream_curve, stream_benchmark, track_events, THRESHOLDS
+from .metrics import stream_curve, stream_benchmark, track_events, match_events, wilson_interval, THRESHOLDS
 from .streaming import StreamingCRNN, plot_stream
 from .metrics import detect_events
 from .stream_scores import with_log_mel, offline_stream_probabilities, offline_stream_tracks, stream_window
@@ -21,7 +21,7 @@ from .streams import load_streams
 
 # %% auto #0
 __all__ = ['loop_noise', 'make_long_stream', 'librispeech_stream', 'real_keyword_streams', 'stream_sets', 'stream_probabilities',
-           'stream_tracks']
+           'stream_tracks', 'keyword_utterances', 'misses_by']
 
 # %% ../nbs/04a_detection.ipynb #bc43557a
 def loop_noise(noises: list[Tensor], n: int, rng: np.random.Generator) -> Tensor:
@@ -124,3 +124,28 @@ def stream_tracks(model: nn.Module, streams: list[dict], mode: str = "stateful",
     else: return offline_stream_tracks(model, streams, mode, max_window_length, batch)
     return [dict(name=s.get("name", ""), probs=p, times=t, spans=[tuple(x) for x in s["spans"]], seconds=s["seconds"])
             for s, (p, t) in zip(streams, res)]
+
+# %% ../nbs/04a_detection.ipynb #926a302f
+def keyword_utterances(stream_dir, side: str) -> dict[str, list[dict]]:
+    "The keyword utterances of the streams chapter's `side` by stream name: start, end (s), `source` voice and `place` in the sentence."
+    path = Path(stream_dir) / side / "utterances.csv"
+    if not path.is_file(): raise FileNotFoundError(f"{path}: no utterance list (the streams chapter writes one per side)")
+    out = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            if r["kind"] == "keyword":
+                out.setdefault(r["stream"], []).append(dict(start=float(r["start"]), end=float(r["end"]), source=r["source"], place=r["place"]))
+    return out
+
+def misses_by(tracks: list[dict], utterances: dict, threshold: float, key: str = "source", smooth_frames: int = 3,
+              refractory_s: float = 1.0, tolerance_s: float = 1.0, slack_s: float = 0.05) -> dict:
+    "FRR of keyword-stream `tracks` at `threshold`, by each keyword utterance's `key` (`source` or `place`), with Wilson intervals."
+    counts = {}
+    for tr in tracks:
+        hits = match_events(track_events(tr, threshold, smooth_frames, refractory_s), tr["spans"], tolerance_s)[0]
+        for (a, b), hit in zip(tr["spans"], hits):      # the keyword's span lies inside the utterance that says it
+            u = [u for u in utterances.get(tr["name"], []) if u["start"] - slack_s <= a and b <= u["end"] + slack_s]
+            if len(u) != 1: raise ValueError(f"misses_by: stream {tr['name']!r}: the keyword at {a:.3f}-{b:.3f} s lies in {len(u)} "
+                                             "keyword utterances of its utterances.csv, expected exactly 1")
+            c = counts.setdefault(u[0][key], [0, 0]); c[0] += not hit; c[1] += 1
+    return {k: dict(n=n, misses=m, frr=m / n, frr_interval=list(wilson_interval(m, n))) for k, (m, n) in sorted(counts.items())}

@@ -9,9 +9,9 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'fa_fr_curve', 'au_fa_fr', 'roc_auc', 'keyword_share', 'wilson_interval', 'bootstrap_interval',
-           'threshold_at_far', 'rates_at_threshold', 'frr_at_far', 'operating_point', 'score_events', 'at_fa_per_hour',
-           'EventDetector', 'detect_events', 'stream_point', 'poisson_interval', 'threshold_for_fa_per_hour',
-           'operating_range', 'track_events', 'stream_curve', 'stream_benchmark']
+           'threshold_at_far', 'rates_at_threshold', 'frr_at_far', 'operating_point', 'match_events', 'score_events',
+           'at_fa_per_hour', 'EventDetector', 'detect_events', 'stream_point', 'poisson_interval',
+           'threshold_for_fa_per_hour', 'operating_range', 'track_events', 'stream_curve', 'stream_benchmark']
 
 # %% ../nbs/02b_metrics.ipynb #9222973e
 def _probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -119,9 +119,10 @@ def operating_point(probs, labels, words, threshold: float) -> dict:
     return {**r, "false_alarm_words": dict(fa.most_common())}
 
 # %% ../nbs/02b_metrics.ipynb #0bbb3fd3
-def score_events(event_times, spans, duration_s: float, tolerance_s: float = 1.0) -> dict:
-    "Hits, duplicates and false alarms of detection times against keyword `spans`; false alarms per keyword-free hour."
-    windows = sorted((a, b + tolerance_s) for a, b in spans)
+def match_events(event_times, spans, tolerance_s: float = 1.0) -> tuple[list[bool], int, int]:
+    "(whether each of `spans` was hit, in their order; duplicate detections; false alarms): a detection within a keyword's span or `tolerance_s` after it hits it."
+    order = sorted(range(len(spans)), key=lambda i: (spans[i][0], spans[i][1]))
+    windows = [(spans[i][0], spans[i][1] + tolerance_s) for i in order]
     starts = np.array([a for a, _ in windows])
     longest = max((b - a for a, b in windows), default=0.0)
     hit = [False] * len(windows)
@@ -135,14 +136,21 @@ def score_events(event_times, spans, duration_s: float, tolerance_s: float = 1.0
         if fresh: hit[fresh[0]] = True
         elif inside: duplicates += 1
         else: false_alarms += 1
+    flags = [False] * len(spans)
+    for k, i in enumerate(order): flags[i] = hit[k]
+    return flags, duplicates, false_alarms
+
+def score_events(event_times, spans, duration_s: float, tolerance_s: float = 1.0) -> dict:
+    "Hits, duplicates and false alarms of detection times against keyword `spans`; false alarms per keyword-free hour."
+    hit, duplicates, false_alarms = match_events(event_times, spans, tolerance_s)
     covered, end = 0.0, 0.0                                         # union of the acceptance windows inside the stream
-    for a, b in windows:
+    for a, b in sorted((a, b + tolerance_s) for a, b in spans):
         a, b = max(a, end, 0.0), min(b, duration_s)
         if b > a: covered += b - a
         end = max(end, b)
     free_h = (duration_s - covered) / 3600
-    return dict(n_keywords=len(windows), hits=sum(hit), duplicates=duplicates, false_alarms=false_alarms,
-                keyword_free_hours=free_h, hit_rate=sum(hit) / len(windows) if windows else float("nan"),
+    return dict(n_keywords=len(spans), hits=sum(hit), duplicates=duplicates, false_alarms=false_alarms,
+                keyword_free_hours=free_h, hit_rate=sum(hit) / len(spans) if spans else float("nan"),
                 fa_per_hour=false_alarms / free_h if free_h > 0 else float("nan"))
 
 # %% ../nbs/02b_metrics.ipynb #acc7e910
