@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_detection.ipynb #67c240a3
 from __future__ import annotations
-import csv, json, time
+import json, time
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
@@ -17,11 +17,11 @@ from .metrics import stream_curve, stream_benchmark, track_events, match_events,
 from .streaming import StreamingCRNN, plot_stream
 from .metrics import detect_events
 from .stream_scores import with_log_mel, offline_stream_probabilities, offline_stream_tracks, stream_window
-from .streams import load_streams
+from .streams import load_streams, keyword_utterances
 
 # %% auto #0
 __all__ = ['loop_noise', 'make_long_stream', 'librispeech_stream', 'real_keyword_streams', 'stream_sets', 'stream_probabilities',
-           'stream_tracks', 'keyword_utterances', 'misses_by']
+           'stream_tracks', 'misses_by']
 
 # %% ../nbs/04a_detection.ipynb #bc43557a
 def loop_noise(noises: list[Tensor], n: int, rng: np.random.Generator) -> Tensor:
@@ -126,17 +126,6 @@ def stream_tracks(model: nn.Module, streams: list[dict], mode: str = "stateful",
             for s, (p, t) in zip(streams, res)]
 
 # %% ../nbs/04a_detection.ipynb #926a302f
-def keyword_utterances(stream_dir, side: str) -> dict[str, list[dict]]:
-    "The keyword utterances of the streams chapter's `side` by stream name: start, end (s), `source` voice and `place` in the sentence."
-    path = Path(stream_dir) / side / "utterances.csv"
-    if not path.is_file(): raise FileNotFoundError(f"{path}: no utterance list (the streams chapter writes one per side)")
-    out = {}
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            if r["kind"] == "keyword":
-                out.setdefault(r["stream"], []).append(dict(start=float(r["start"]), end=float(r["end"]), source=r["source"], place=r["place"]))
-    return out
-
 def misses_by(tracks: list[dict], utterances: dict, threshold: float, key: str = "source", smooth_frames: int = 3,
               refractory_s: float = 1.0, tolerance_s: float = 1.0, slack_s: float = 0.05) -> dict:
     "FRR of keyword-stream `tracks` at `threshold`, by each keyword utterance's `key` (`source` or `place`), with Wilson intervals."

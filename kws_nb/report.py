@@ -126,14 +126,14 @@ def _detector_tables(det: dict | None, cas: dict | None) -> list[str]:
             out.append(f"| {name} | {'-' if fixed is None else f'{fixed:.1f}'} | {_frr(v, 'val_frr@0.5')} | {_frr(v, 'test_frr@0.5')} | "
                        f"{_frr(v, 'test_frr@1.0')} | {_frr(v, 'real_frr@0.5')} | {_frr(v, 'real_frr@1.0')} | {'-' if fa is None else fa} |")
     mis = (det or {}).get("misses") or {}
-    if mis.get("test"):
+    by = {side: mis.get(side) or {} for side in ("val", "test")}
+    if by["test"]:
         cell = lambda v: f"{v['frr']:.2f} [{v['frr_interval'][0]:.2f}, {v['frr_interval'][1]:.2f}]"
         out += ["", f"**Misses by voice** (the chosen detector at the threshold validation chose for {mis['target']} FA/h; each split's "
                 "voices are its own):", "", "| split | voice | keywords | FRR [95% CI] |", "|---|---|--:|--:|"]
-        out += [f"| {side} | {k} | {v['n']} | {cell(v)} |" for side in ("val", "test") for k, v in (mis.get(side) or {}).get("source", {}).items()]
+        out += [f"| {side} | {k} | {v['n']} | {cell(v)} |" for side, m in by.items() for k, v in m.get("source", {}).items()]
         out += ["", "By the keyword's place in its sentence: " + "; ".join(
-            f"{side} " + ", ".join(f"{k} {cell(v)} of {v['n']}" for k, v in (mis.get(side) or {}).get("place", {}).items())
-            for side in ("val", "test") if (mis.get(side) or {}).get("place")) + "."]
+            f"{side} " + ", ".join(f"{k} {cell(v)} of {v['n']}" for k, v in m["place"].items()) for side, m in by.items() if m.get("place")) + "."]
     if cas:
         out += ["", f"**Cascade**: `{cas['student']['name']} {cas['student']['precision']}` listens (threshold for {cas['listen_fa_per_hour']:g} FA/h "
                 f"on validation{_listening(cas)}, {cas['candidates_per_hour_test']:.1f} candidates an hour on test); the float baseline re-scores the last "

@@ -16,7 +16,7 @@ from .synth import CONFUSABLES, PROSODY, trim_silence, resample, run_plan, make_
 # %% auto #0
 __all__ = ['FORTUNES', 'KEYWORD_PHRASES', 'CONFUSABLE_PHRASES', 'STREAMS_VERSION', 'STREAMS_MANIFEST', 'fortune_sentences',
            'text_side', 'Utterance', 'plan_streams', 'write_utterance', 'keyword_span', 'cut_partial', 'mix_stream',
-           'side_voices', 'tts_sides', 'generate_streams', 'load_streams']
+           'side_voices', 'tts_sides', 'generate_streams', 'load_streams', 'keyword_utterances']
 
 # %% ../nbs/01a_streams.ipynb #70b36163
 FORTUNES = "/usr/share/games/fortunes"
@@ -307,3 +307,14 @@ def load_streams(root, side: str, kind: str | None = None) -> list[dict]:
     if not m.get("complete"): raise ValueError(f"{root}: the streams are incomplete (an interrupted run); run the streams chapter again")
     if side not in m["sides"]: raise ValueError(f"{root} has no {side!r} streams; it has {sorted(m['sides'])}")
     return [dict(s, path=root / s["file"]) for s in m["sides"][side]["streams"] if kind is None or s["kind"] == kind]
+
+def keyword_utterances(stream_dir, side: str) -> dict[str, list[dict]]:
+    "The keyword utterances of the streams chapter's `side` by stream name: start, end (s), `source` voice and `place` in the sentence."
+    path = Path(stream_dir) / side / "utterances.csv"
+    if not path.is_file(): raise FileNotFoundError(f"{path}: no utterance list (the streams chapter writes one per side)")
+    out = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            if r["kind"] == "keyword":
+                out.setdefault(r["stream"], []).append(dict(start=float(r["start"]), end=float(r["end"]), source=r["source"], place=r["place"]))
+    return out
