@@ -72,11 +72,13 @@ def results_section(artifacts) -> str:
                    f"{_rate(op)} | {(op or {}).get('far', float('nan')):.4f} |")
     spread = (base.get("seeds") or {}).get("summary") or {}
     s_streams = ((det or {}).get("seeds") or {}).get("summary") or {}
-    if spread:
-        n = len(next(iter(spread.values()))["values"])
-        cells = [f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in spread.items() if k in ("test_au_fa_fr", "test_roc_auc", "test_frr")]
-        cells += [f"{k} {v['mean']:.3f} ± {v['sd']:.3f}" for k, v in s_streams.items() if k.startswith("test_frr@") and v["mean"] is not None and v["sd"] is not None]
-        out += ["", f"Baseline over {n} training seeds (mean ± sd; each seed's test figures at its own validation thresholds): " + "; ".join(cells) + "."]
+    n = len(next(iter(spread.values()))["values"]) if spread else 0
+    if n == 1: out += ["", "Baseline trained with one seed: no spread between training runs was measured in this run (`n_seeds` of `03_train`)."]
+    elif n > 1:                                           # with a few seeds the values say more than mean and sd: both are given
+        vals = lambda v, f: f"{v['mean']:{f}} ± {v['sd']:{f}} (" + ", ".join(f"{x:{f}}" for x in v["values"]) + ")"
+        cells = [f"{k} {vals(v, '.4f')}" for k, v in spread.items() if k in ("test_au_fa_fr", "test_roc_auc", "test_frr")]
+        cells += [f"{k} {vals(v, '.3f')}" for k, v in s_streams.items() if k.startswith("test_frr@") and v["mean"] is not None and v["sd"] is not None]
+        out += ["", f"Baseline over {n} training seeds (mean ± sd (each seed); each seed's test figures at its own validation thresholds): " + "; ".join(cells) + "."]
     for path in sorted(a.glob("students/*/metrics.json")):         # a student trained with several seeds (the headline one)
         sd = (json.loads(path.read_text()).get("seeds") or {}).get("summary") or {}
         if sd: out.append(f"Student {path.parent.name} over {len(next(iter(sd.values()))['values'])} seeds: " +
@@ -119,7 +121,8 @@ def _detector_tables(det: dict | None, cas: dict | None) -> list[str]:
                 "real: the shared real clips over real noise; LibriSpeech: false alarms in its 0.9 h):", "",
                 "| model | val FA/h at probability 0.5 | val FRR@0.5 | test FRR@0.5 | test FRR@1.0 | real FRR@0.5 | real FRR@1.0 | LibriSpeech FAs@0.5 |",
                 "|---|--:|--:|--:|--:|--:|--:|--:|"]
-        rows = {"baseline (the rounds' pick)": (det.get("seeds") or {}).get("runs", [{}])[0], **det["variants"]}
+        runs = (det.get("seeds") or {}).get("runs") or [{}]
+        rows = {"baseline (the rounds' pick)": runs[0], **{f"seed {r['seed']} (its rounds' pick)": r for r in runs[1:]}, **det["variants"]}
         for name, v in rows.items():
             fa = v.get("real_false_alarms@0.5")
             fixed = v.get("val_fa_per_hour@p0.5")
