@@ -206,6 +206,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'kws_nb.model.TaskConfig.asdict': ('model.html#taskconfig.asdict', 'kws_nb/model.py'),
                               'kws_nb.model.TaskConfig.diff': ('model.html#taskconfig.diff', 'kws_nb/model.py'),
                               'kws_nb.model.TaskConfig.from_dict': ('model.html#taskconfig.from_dict', 'kws_nb/model.py'),
+                              'kws_nb.model.canonical': ('model.html#canonical', 'kws_nb/model.py'),
                               'kws_nb.model.code_version': ('model.html#code_version', 'kws_nb/model.py'),
                               'kws_nb.model.count_parameters': ('model.html#count_parameters', 'kws_nb/model.py'),
                               'kws_nb.model.is_dynamic_int8': ('model.html#is_dynamic_int8', 'kws_nb/model.py'),

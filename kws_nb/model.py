@@ -4,15 +4,15 @@
 
 # %% ../nbs/02_model.ipynb #82787386
 from __future__ import annotations
-import dataclasses, hashlib, importlib, subprocess
+import dataclasses, hashlib, importlib, subprocess, sys
 from pathlib import Path
 from dataclasses import dataclass
 import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'TaskConfig', 'CRNN', 'count_parameters', 'save_checkpoint', 'model_class', 'load_checkpoint',
-           'is_dynamic_int8', 'code_version']
+__all__ = ['CHECKPOINT_FORMAT', 'TaskConfig', 'CRNN', 'count_parameters', 'canonical', 'save_checkpoint', 'model_class',
+           'load_checkpoint', 'is_dynamic_int8', 'code_version']
 
 # %% ../nbs/02_model.ipynb #ace33f82
 @dataclass
@@ -136,6 +136,15 @@ def count_parameters(model: nn.Module) -> int:
 # %% ../nbs/02_model.ipynb #e31fcae1
 CHECKPOINT_FORMAT = 1
 
+def canonical(x):
+    "`x` rebuilt with fresh containers and interned strings: equal contents pickle to equal bytes, however `x` was made."
+    # pickle writes a back-reference for a string (or container) object it has already written: a log row built in-process
+    # shares its key objects, the same row loaded from a checkpoint does not, and the two files would differ by SHA
+    if isinstance(x, str): return sys.intern(x)
+    if isinstance(x, dict): return {canonical(k): canonical(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return type(x)(canonical(v) for v in x)
+    return x
+
 def save_checkpoint(path, model: nn.Module, config: TaskConfig, history: list | None = None, extra: dict | None = None):
     "Write model weights, config, metrics history and `extra` to `path` (atomically)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +152,7 @@ def save_checkpoint(path, model: nn.Module, config: TaskConfig, history: list | 
                 config=config.asdict(), state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
                 history=list(history or []), extra=dict(extra or {}))
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp); tmp.replace(path)  # a crash mid-write never leaves a half checkpoint
+    torch.save(canonical(ckpt), tmp); tmp.replace(path)  # a crash mid-write never leaves a half checkpoint
     return path
 
 def model_class(arch: str, path=None) -> type:
