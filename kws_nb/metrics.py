@@ -263,8 +263,12 @@ THRESHOLDS = tuple(np.unique(np.round(np.concatenate([np.linspace(0.0, 1.0, 201)
 
 def track_events(track: dict, threshold: float, smooth_frames: int = 3, refractory_s: float = 1.0) -> list[float]:
     "Detection times of a probability track at `threshold` (the `EventDetector`'s smoothing, cached in the track, and refractory)."
-    cache = track.setdefault("_smoothed", {})
-    if smooth_frames not in cache: cache[smooth_frames] = EventDetector(0.5, smooth_frames).smooth(track["probs"])
+    # the cache holds the probs array it was made from: a copy of the track with new probs (`dict(tr, probs=...)`, e.g. an
+    # average of several models' tracks) is smoothed afresh instead of reading the old model's cached curve
+    probs, cached = track["probs"], track.get("_smoothed")
+    if cached is None or cached[0] is not probs: cached = track["_smoothed"] = (probs, {})
+    cache = cached[1]
+    if smooth_frames not in cache: cache[smooth_frames] = EventDetector(0.5, smooth_frames).smooth(probs)
     return [t for t, _ in EventDetector(float(threshold), smooth_frames, refractory_s).fire(cache[smooth_frames], np.asarray(track["times"], np.float64))]
 
 def stream_curve(neg: list[dict], pos: list[dict], thresholds=THRESHOLDS, events=track_events, tolerance_s: float = 1.0) -> list[dict]:
