@@ -283,6 +283,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'kws_nb.report._listening': ('report.html#_listening', 'kws_nb/report.py'),
                                'kws_nb.report._rate': ('report.html#_rate', 'kws_nb/report.py'),
                                'kws_nb.report._read': ('report.html#_read', 'kws_nb/report.py'),
+                               'kws_nb.report._spread': ('report.html#_spread', 'kws_nb/report.py'),
                                'kws_nb.report.kws_report': ('report.html#kws_report', 'kws_nb/report.py'),
                                'kws_nb.report.results_section': ('report.html#results_section', 'kws_nb/report.py'),
                                'kws_nb.report.update_readme': ('report.html#update_readme', 'kws_nb/report.py')},

@@ -31,6 +31,10 @@ def _rate(op: dict | None, key: str = "frr") -> str:
     return f"{op[key]:.3f} [{lo:.3f}, {hi:.3f}]"
 
 # %% ../nbs/07a_report.ipynb #89ea8dbc
+def _spread(v: dict, f: str) -> str:
+    "A few seeds' figure: mean ± sd, then each seed's value (with three seeds the values say more than the sd)."
+    return f"{v['mean']:{f}} ± {v['sd']:{f}} (" + ", ".join(f"{x:{f}}" for x in v["values"]) + ")"
+
 def results_section(artifacts) -> str:
     "The README's results as markdown, from `artifacts`: run cost, split, baseline test and real-clip figures, the comparison."
     a = Path(artifacts)
@@ -74,15 +78,14 @@ def results_section(artifacts) -> str:
     s_streams = ((det or {}).get("seeds") or {}).get("summary") or {}
     n = len(next(iter(spread.values()))["values"]) if spread else 0
     if n == 1: out += ["", "Baseline trained with one seed: no spread between training runs was measured in this run (`n_seeds` of `03_train`)."]
-    elif n > 1:                                           # with a few seeds the values say more than mean and sd: both are given
-        vals = lambda v, f: f"{v['mean']:{f}} ± {v['sd']:{f}} (" + ", ".join(f"{x:{f}}" for x in v["values"]) + ")"
-        cells = [f"{k} {vals(v, '.4f')}" for k, v in spread.items() if k in ("test_au_fa_fr", "test_roc_auc", "test_frr")]
-        cells += [f"{k} {vals(v, '.3f')}" for k, v in s_streams.items() if k.startswith("test_frr@") and v["mean"] is not None and v["sd"] is not None]
+    elif n > 1:
+        cells = [f"{k} {_spread(v, '.4f')}" for k, v in spread.items() if k in ("test_au_fa_fr", "test_roc_auc", "test_frr")]
+        cells += [f"{k} {_spread(v, '.3f')}" for k, v in s_streams.items() if k.startswith("test_frr@") and v["mean"] is not None and v["sd"] is not None]
         out += ["", f"Baseline over {n} training seeds (mean ± sd (each seed); each seed's test figures at its own validation thresholds): " + "; ".join(cells) + "."]
     for path in sorted(a.glob("students/*/metrics.json")):         # a student trained with several seeds (the headline one)
         sd = (json.loads(path.read_text()).get("seeds") or {}).get("summary") or {}
-        if sd: out.append(f"Student {path.parent.name} over {len(next(iter(sd.values()))['values'])} seeds: " +
-                          "; ".join(f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in sd.items() if k in ("test_au_fa_fr", "test_roc_auc", "test_frr")) + ".")
+        if sd: out.append(f"Student {path.parent.name} over {len(next(iter(sd.values()))['values'])} seeds (mean ± sd (each seed)): " +
+                          "; ".join(f"{k} {_spread(v, '.4f')}" for k, v in sd.items() if k in ("test_au_fa_fr", "test_roc_auc", "test_frr")) + ".")
     if cmp.get("best_compressed"):
         bar = cmp.get("stream_bar")
         rule = (f"FRR at {bar['target']} FA/h on the validation streams within {bar['factor']}x the baseline's + {bar['slack']}" if bar
