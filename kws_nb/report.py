@@ -97,15 +97,17 @@ def results_section(artifacts) -> str:
     return "\n".join(out)
 
 def _listening(cas: dict) -> str:
-    "How validation chose the cascade's listening rate, when it had more than one to choose from."
+    "How validation chose the cascade's listening rate and wake, when it had more than one to choose from."
     opts = cas.get("listen_options") or []
     if len(opts) < 2: return ""
     rates = ", ".join(dict.fromkeys(f"{o['listen_fa_per_hour']:g}" for o in opts))
-    waits = ", ".join(dict.fromkeys(f"{o.get('confirm_s', 0.0):g}" for o in opts))
-    spans = ", ".join(dict.fromkeys(f"{o.get('rescore_s', cas['rescore_s']):g}" for o in opts))
-    return (f", the teacher looking {cas.get('confirm_s', 0.0):g} s on after each ({cas.get('passes_per_candidate', 1)} passes); rate, look and "
-            f"re-scored span chosen among {rates} FA/h, {waits} s and {spans} s: the lowest validation FRR at 0.5 FA/h within "
-            f"{cas['max_cost_ratio']:g}x the student's MACs")
+    wakes = ", ".join(dict.fromkeys(f"{o['wake_s']:g}" for o in opts))
+    modes = ", ".join(dict.fromkeys(o.get("listen_mode", "?") for o in opts))
+    bar = cas.get("bar")
+    rule = ("no quality bar (the teacher's validation FRR unreachable): the lowest validation FRR at 0.5 FA/h" if bar is None else
+            f"the cheapest within the bar {bar:.3f} on validation" if cas.get("within_bar") else
+            f"none within the bar {bar:.3f} on validation: the lowest validation FRR at 0.5 FA/h")
+    return f"; mode, rate and wake chosen among {modes}, {rates} FA/h and {wakes} s, {rule}, within {cas['max_cost_ratio']:g}x the student's MACs"
 
 def _frr(v, k: str) -> str:
     x = v.get(k)
@@ -141,9 +143,10 @@ def _detector_tables(det: dict | None, cas: dict | None) -> list[str]:
         out += ["", "By the keyword's place in its sentence: " + "; ".join(
             f"{side} " + ", ".join(f"{k} {cell(v)} of {v['n']}" for k, v in m["place"].items()) for side, m in by.items() if m.get("place")) + "."]
     if cas:
-        out += ["", f"**Cascade**: `{cas['student']['name']} {cas['student']['precision']}` listens (threshold for {cas['listen_fa_per_hour']:g} FA/h "
-                f"on validation{_listening(cas)}, {cas['candidates_per_hour_test']:.1f} candidates an hour on test); the float baseline re-scores the last "
-                f"{cas['rescore_s']} s of each:", "",
+        out += ["", f"**Cascade**: `{cas['student']['name']} {cas['student']['precision']}` listens ({cas.get('listen_mode', '?')}); while its averaged probability is at or "
+                f"above its threshold for {cas['listen_fa_per_hour']:g} FA/h on validation, and {cas['wake_s']:g} s after, the float baseline "
+                f"wakes and streams (windowed, its own moving average; {cas['teacher_steps_per_hour_test']:.0f} teacher steps an hour on test, "
+                f"{cas['awake_share_test']:.1%} of its steps alone{_listening(cas)}); only the baseline's detections count:", "",
                 "| setting | MACs / s of audio (front end incl.) | test FRR@0.5 [95% CI] | test FA/h@0.5 | real FRR@0.5 | real speech FAs@0.5 (h) |",
                 "|---|--:|--:|--:|--:|--:|"]
         for who, r in cas["results"].items():
