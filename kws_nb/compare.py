@@ -21,7 +21,7 @@ from .metrics import operating_range
 __all__ = ['STREAM_KEYS', 'HEADLINE_TARGET', 'pareto_front', 'load_models', 'read_quality', 'stream_results',
            'read_chapter_metrics', 'baseline_record', 'collect', 'read_peer', 'setting', 'frr_cell', 'fa_cell',
            'comparison_table', 'stream_table', 'to_markdown', 'plot_tradeoffs', 'plot_latency', 'plot_stream_curves',
-           'save_comparison']
+           'save_comparison', 'cascade_system']
 
 # %% ../nbs/07_comparison.ipynb #25dcd311
 def _get(row: dict, key):
@@ -295,17 +295,19 @@ def plot_latency(records: list[dict], path=None):
 # %% ../nbs/07_comparison.ipynb #0a5ffb8d
 def _finite(v) -> bool: return v is not None and v == v and not math.isinf(v)
 
-def plot_stream_curves(records: list[dict], path=None, stream: str = "stream_test"):
-    "FRR vs false alarms per keyword-free hour on `stream` (each curve's `operating_range`) for every record with one; validation-chosen points ringed."
+def plot_stream_curves(records: list[dict], path=None, stream: str = "stream_test", systems=()):
+    "FRR vs false alarms per keyword-free hour on `stream` for every record with a curve, and each of `systems` (`label` + streams, e.g. the cascade); validation-chosen points ringed."
     rows = [r for r in records if (r.get(stream) or {}).get("curve")]
     if not rows: raise ValueError(f"plot_stream_curves: no record has a {stream} curve")
+    rows += [dict(s, mode="system") for s in systems if (s.get(stream) or {}).get("curve")]
     fig, ax = plt.subplots(figsize=(8.5, 5.2))
     for i, r in enumerate(rows):
         pts = [(max(c["fa_per_hour"], 0.01), c["frr"]) for c in operating_range(r[stream]["curve"]) if _finite(c.get("frr"))]
         if not pts: continue
-        peer = r["mode"] == "peer"
-        ls = "-" if peer or (r["mode"] == "clip" and r["precision"] == "float") else ("--" if r["mode"] == "clip" else ":")
-        line, = ax.plot(*zip(*pts), ls, color="k" if peer else plt.cm.tab10(i % 10), lw=2 if peer else 1.2, label=setting(r))
+        peer, system = r["mode"] == "peer", r["mode"] == "system"
+        ls = "-" if peer or (r["mode"] == "clip" and r["precision"] == "float") else ("-." if system else "--" if r["mode"] == "clip" else ":")
+        color = "k" if peer else "crimson" if system else plt.cm.tab10(i % 10)
+        line, = ax.plot(*zip(*pts), ls, color=color, lw=2 if peer or system else 1.2, label=r["label"] if system else setting(r))
         for q in r[stream]["at"].values():
             if q.get("reachable") and _finite(q.get("fa_per_hour")) and _finite(q.get("frr")):
                 ax.plot(max(q["fa_per_hour"], 0.01), q["frr"], "o", mfc="none", ms=8, color=line.get_color())
@@ -325,8 +327,8 @@ def _json_safe(v):
     return v
 
 def save_comparison(records: list[dict], out_dir, quality_factor: float = 1.1, stream_factor: float = 1.1, stream_slack: float = 0.01,
-                    **info) -> dict[str, Path]:
-    "Write the trade-off and latency PNGs, `table.md` and `metrics.json` (records, fronts, best, `info`) to `out_dir`."
+                    systems=(), **info) -> dict[str, Path]:
+    "Write the trade-off and latency PNGs, `table.md` and `metrics.json` (records, fronts, best, `info`) to `out_dir`; `systems` join the stream curves."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     clip = [r for r in records if r["mode"] == "clip"]
     paths = dict(tradeoffs=out / "au_fa_fr_vs_macs_and_bytes.png", latency=out / "latency.png", table=out / "table.md",
@@ -338,7 +340,7 @@ def save_comparison(records: list[dict], out_dir, quality_factor: float = 1.1, s
     for stream in ("stream_test", "stream_real"):
         if any((r.get(stream) or {}).get("curve") for r in records):
             paths[f"curves_{stream}"] = p = out / f"frr_vs_fa_per_hour_{stream.replace('stream_', '')}.png"
-            plt.close(plot_stream_curves(records, p, stream))
+            plt.close(plot_stream_curves(records, p, stream, systems))
     paths["table"].write_text(to_markdown(records) + "\n")
     best = (best_compressed_on_streams(clip, baseline_record(records), stream_factor, stream_slack) if any(r.get("stream_val") for r in clip)
             else best_compressed([r for r in clip if r["quality"] is not None], quality_factor))
@@ -346,6 +348,18 @@ def save_comparison(records: list[dict], out_dir, quality_factor: float = 1.1, s
     metrics = dict(baseline=setting(baseline_record(records)), quality_factor=quality_factor, stream_bar=dict(factor=stream_factor, slack=stream_slack,
                    target="0.5", chosen_on="stream_val"),
                    best_compressed=None if best is None else setting(best), pareto_front=fronts, **info,
-                   torch=str(torch.__version__), threads=1, records=records)
+                   systems=[s["label"] for s in systems], torch=str(torch.__version__), threads=1, records=records)
     paths["metrics"].write_text(json.dumps(_json_safe(metrics), indent=1, allow_nan=False))
     return paths
+
+# %% ../nbs/07_comparison.ipynb #b9ba2d30
+def cascade_system(artifacts, baseline_sha256: str) -> dict | None:
+    "The cascade chapter's stream results as a `system` for `save_comparison` (label + streams); None when that chapter has not run."
+    path = Path(artifacts) / "cascade" / "metrics.json"
+    if not path.exists(): print(f"cascade metrics not found: {path} (run 06c_cascade); no cascade curve"); return None
+    m = json.loads(path.read_text())
+    if m.get("teacher_sha256") != baseline_sha256:
+        raise ValueError(f"{path} measured teacher {str(m.get('teacher_sha256'))[:12]}..., not the baseline on disk ({baseline_sha256[:12]}...): "
+                         "stale figures; re-run 06c_cascade")
+    s = m["student"]
+    return dict(label=f"cascade ({s['name']} {s['precision']} listens {m.get('listen_mode', '')}, baseline wakes)", **m["results"]["cascade"])
