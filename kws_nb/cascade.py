@@ -4,7 +4,7 @@
 
 # %% ../nbs/06c_cascade.ipynb #16c71a48
 from __future__ import annotations
-import json, time
+import copy, json, time
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -13,10 +13,13 @@ from torch import nn
 from .model import CRNN, load_checkpoint, file_sha256, is_dynamic_int8
 from .metrics import stream_benchmark, track_events, threshold_for_fa_per_hour, stream_curve, THRESHOLDS, EventDetector
 from .profiling import streaming_macs, front_end_macs
-from .stream_scores import stream_window
+from .stream_scores import stream_window, stream_output_times
+from .streaming import StreamingCRNN, as_audio_chunk
+from .quant import find_checkpoints, load_quantized
 
 # %% auto #0
-__all__ = ['awake_steps', 'steps_run', 'cascade_track', 'cascade_events', 'mac_rate', 'cascade_mac_rate', 'choose_listening']
+__all__ = ['awake_steps', 'steps_run', 'cascade_track', 'cascade_events', 'StreamingCascade', 'load_cascade', 'mac_rate',
+           'cascade_mac_rate', 'choose_listening']
 
 # %% ../nbs/06c_cascade.ipynb #a70be536
 def awake_steps(teacher_times, student_times, student_averaged, listen_threshold: float, wake_s: float) -> np.ndarray:
@@ -45,6 +48,80 @@ def cascade_track(student_track: dict, teacher_track: dict, listen_threshold: fl
 def cascade_events(track: dict, threshold: float, refractory_s: float = 1.0) -> list[float]:
     "The cascade's detections on its track (already averaged) at teacher threshold `threshold`."
     return [t for t, _ in EventDetector(float(threshold), 1, refractory_s).fire(track["probs"], np.asarray(track["times"], np.float64))]
+
+# %% ../nbs/06c_cascade.ipynb #2fd72164
+class StreamingCascade:
+    "The cascade on an endless stream: `step(chunk)` -> per completed teacher step, its moving average where the student woke it, -1 asleep."
+    def __init__(self, student: nn.Module, teacher: CRNN, listen_threshold: float, wake_s: float, smooth_frames: int = 3,
+                 listen_mode: str = "stateful"):
+        sc, tc = student.config, teacher.config
+        if (sc.n_mels, sc.sample_rate) != (tc.n_mels, tc.sample_rate):
+            raise ValueError(f"StreamingCascade: the student (n_mels {sc.n_mels}, {sc.sample_rate} Hz) and the teacher (n_mels {tc.n_mels}, "
+                             f"{tc.sample_rate} Hz) must share one front end")
+        self.listener, self.teacher = StreamingCRNN(student, mode=listen_mode), copy.deepcopy(teacher).eval()
+        self.listen_threshold, self.wake_s, self.smooth_frames = float(listen_threshold), float(wake_s), int(smooth_frames)
+        self.kernel, self.stride, self.window = tc.kernel_size[1], tc.stride[1], stream_window(teacher)
+        self.config, self.keyword, self.sample_rate = tc, tc.keyword, tc.sample_rate
+        self.reset()
+
+    def reset(self):
+        "Forget the stream: the next chunk is the start of a new one."
+        self.listener.reset()
+        self.mel, self.mel_start = torch.zeros(self.config.n_mels, 0), 0      # the frames kept, and the stream index of the first
+        self.n_frames = self.n_outputs = self.teacher_steps = 0
+        self.student_average = EventDetector(0.5, self.smooth_frames)
+        self.recent = (np.zeros(0), np.zeros(0))                          # the student's (times, averages) a later step may need
+        self.raw: dict[int, float] = {}                                  # teacher step -> probability, for its moving average
+
+    def _teacher(self, j: int) -> float:
+        "The teacher's windowed probability at its step `j` (computed once: the moving average reuses it)."
+        if j not in self.raw:
+            first, end = self.stride * max(0, j - self.window + 1) - self.mel_start, self.stride * j + self.kernel - self.mel_start
+            with torch.no_grad(): self.raw[j] = float(self.teacher(self.mel[None, :, first:end]).softmax(-1)[0, 1])
+            self.teacher_steps += 1
+        return self.raw[j]
+
+    def step(self, chunk: torch.Tensor) -> torch.Tensor:
+        "The cascade's values (n_new,) at the teacher steps completed by `chunk` (1-d float or int16 audio, any length)."
+        chunk = as_audio_chunk(chunk)
+        frames = self.listener.front_end(chunk)
+        self.listener.n_samples += chunk.numel()
+        probs = self.listener.step_frames(frames).double().numpy()
+        times = self.listener.output_times(self.listener.n_outputs - len(probs), len(probs)).numpy()
+        st, sa = (np.concatenate([a, b]) for a, b in zip(self.recent, (times, self.student_average.smooth(probs))))
+        self.mel, self.n_frames = torch.cat([self.mel, frames], 1), self.n_frames + frames.shape[1]
+        n = (self.n_frames - self.kernel) // self.stride + 1 if self.n_frames >= self.kernel else 0   # teacher steps so far
+        tt = stream_output_times(self.config, n)[self.n_outputs:]
+        awake = awake_steps(tt, st, sa, self.listen_threshold, self.wake_s)
+        out = [np.mean([self._teacher(k) for k in range(max(0, j - self.smooth_frames + 1), j + 1)]) if a else -1.0
+               for j, a in zip(range(self.n_outputs, n), awake)]
+        self.n_outputs = n
+        # forget what no later step needs: student outputs older than a wake, frames before the next step's earliest window
+        self.recent = (st[st >= tt[-1] - self.wake_s - 1.0], sa[st >= tt[-1] - self.wake_s - 1.0]) if len(tt) else (st, sa)
+        keep = self.stride * max(0, n - self.smooth_frames - self.window + 2)
+        self.mel, self.mel_start = self.mel[:, max(0, keep - self.mel_start):], max(keep, self.mel_start)
+        self.raw = {k: v for k, v in self.raw.items() if k > n - self.smooth_frames}
+        return torch.tensor(out, dtype=torch.float64)
+
+    def output_times(self, start: int, n: int) -> torch.Tensor:
+        "Stream time (s) of the teacher steps `start ... start+n-1`: the end of the audio each has seen."
+        return torch.from_numpy(stream_output_times(self.config, start + n)[start:])
+
+# %% ../nbs/06c_cascade.ipynb #e5178827
+def load_cascade(artifacts) -> tuple[StreamingCascade, dict]:
+    "The cascade a run chose: (`StreamingCascade`, dict(thresholds={target FA/h: validation threshold}, refractory_s))."
+    art = Path(artifacts); path = art / "cascade" / "metrics.json"
+    if not path.exists(): raise FileNotFoundError(f"{path} not found: run the 06c_cascade chapter on {art}")
+    m, ckpts = json.loads(path.read_text()), find_checkpoints(art)
+    if file_sha256(ckpts["baseline"]) != m["teacher_sha256"]:
+        raise ValueError(f"{path} was measured with another baseline than {ckpts['baseline']}: re-run 06c_cascade")
+    s = m["student"]
+    student = (load_quantized(art / "quantization" / s["name"] / "checkpoint_int8.pt")[0] if s["precision"] == "int8"
+               else load_checkpoint(ckpts[s["name"]])[0])
+    cascade = StreamingCascade(student, load_checkpoint(ckpts["baseline"])[0], m["listen_threshold"], m["wake_s"],
+                               m["choice"]["smooth_frames"], m["listen_mode"])
+    at = m["results"]["cascade"]["stream_val"]["at"]
+    return cascade, dict(thresholds={k: v["threshold"] for k, v in at.items() if v.get("reachable")}, refractory_s=m["choice"]["refractory_s"])
 
 # %% ../nbs/06c_cascade.ipynb #d29c2aa6
 def mac_rate(model: nn.Module, mode: str, max_window_length: int | None = None) -> dict:

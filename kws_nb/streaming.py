@@ -190,7 +190,13 @@ class StreamingCRNN(nn.Module):
         chunk = as_audio_chunk(chunk)            # refused chunks (NaN, inf, wrong type) leave the state untouched
         with torch.no_grad():
             self.n_samples += chunk.numel()
-            mel = torch.cat([self.mel, self.front_end(chunk)], 1)
+            return self.step_frames(self.front_end(chunk))
+
+    @torch.jit.export
+    def step_frames(self, frames: Tensor) -> Tensor:
+        "`step` from the log-mel frames (n_mels, new) this streamer's front end made: a second model can share one front end."
+        with torch.no_grad():
+            mel = torch.cat([self.mel, frames], 1)
             k, s = self.kernel_frames, self.stride_frames
             n = (mel.shape[1] - k) // s + 1 if mel.shape[1] >= k else 0
             self.mel = mel[:, n * s:]
