@@ -4,7 +4,7 @@
 
 # %% ../nbs/06c_cascade.ipynb #16c71a48
 from __future__ import annotations
-import copy, json, time
+import copy, json, sys, time
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -16,10 +16,12 @@ from .profiling import streaming_macs, front_end_macs
 from .stream_scores import stream_window, stream_output_times
 from .streaming import StreamingCRNN, as_audio_chunk
 from .quant import find_checkpoints, load_quantized
+from .cli import console_script
+from .detector import run_stream, print_summary
 
 # %% auto #0
-__all__ = ['awake_steps', 'steps_run', 'cascade_track', 'cascade_events', 'StreamingCascade', 'load_cascade', 'mac_rate',
-           'cascade_mac_rate', 'choose_listening']
+__all__ = ['awake_steps', 'steps_run', 'cascade_track', 'cascade_events', 'StreamingCascade', 'load_cascade', 'kws_cascade',
+           'mac_rate', 'cascade_mac_rate', 'choose_listening']
 
 # %% ../nbs/06c_cascade.ipynb #a70be536
 def awake_steps(teacher_times, student_times, student_averaged, listen_threshold: float, wake_s: float) -> np.ndarray:
@@ -62,6 +64,8 @@ class StreamingCascade:
         self.listen_threshold, self.wake_s, self.smooth_frames = float(listen_threshold), float(wake_s), int(smooth_frames)
         self.kernel, self.stride, self.window = tc.kernel_size[1], tc.stride[1], stream_window(teacher)
         self.config, self.keyword, self.sample_rate = tc, tc.keyword, tc.sample_rate
+        self.first_output_samples = int(round(stream_output_times(tc, 1)[0] * tc.sample_rate))
+        self.source, self.format, self.backend = "cascade", "cascade", "torch"         # the `Detector` interface `run_stream` reads
         self.reset()
 
     def reset(self):
@@ -103,6 +107,9 @@ class StreamingCascade:
         self.raw = {k: v for k, v in self.raw.items() if k > n - self.smooth_frames}
         return torch.tensor(out, dtype=torch.float64)
 
+    @property
+    def n_samples(self) -> int: return self.listener.n_samples
+
     def output_times(self, start: int, n: int) -> torch.Tensor:
         "Stream time (s) of the teacher steps `start ... start+n-1`: the end of the audio each has seen."
         return torch.from_numpy(stream_output_times(self.config, start + n)[start:])
@@ -120,8 +127,31 @@ def load_cascade(artifacts) -> tuple[StreamingCascade, dict]:
                else load_checkpoint(ckpts[s["name"]])[0])
     cascade = StreamingCascade(student, load_checkpoint(ckpts["baseline"])[0], m["listen_threshold"], m["wake_s"],
                                m["choice"]["smooth_frames"], m["listen_mode"])
+    cascade.source = str(path)
     at = m["results"]["cascade"]["stream_val"]["at"]
     return cascade, dict(thresholds={k: v["threshold"] for k, v in at.items() if v.get("reachable")}, refractory_s=m["choice"]["refractory_s"])
+
+# %% ../nbs/06c_cascade.ipynb #25bab470
+@console_script
+def kws_cascade(path: str,  # a wav file, or - for raw 16 kHz mono PCM on stdin (see --pcm; Ctrl-C ends it)
+                artifacts: str = "artifacts",  # a pipeline run's artifacts folder with cascade/metrics.json (the 06c_cascade chapter)
+                fa_per_hour: float = 0.5,  # the operating point validation chose for 0.1, 0.5 or 1 false alarms per hour
+                chunk_ms: float = 100.0,  # audio read per step
+                plot: str = None,  # save a waveform + cascade-value figure to this PNG at the end
+                json: bool = False,  # one JSON object per detection on stdout, then a summary object
+                pcm: str = "s16le"):  # raw stdin samples: s16le (16-bit integers) or f32le (32-bit floats)
+    "Spot the keyword with a run's two-stage cascade (a student listens, the baseline wakes); one line per detection."
+    torch.set_num_threads(1)
+    cascade, how = load_cascade(artifacts)
+    key = str(float(fa_per_hour))
+    if key not in how["thresholds"]:
+        raise ValueError(f"--fa-per-hour {fa_per_hour}: {cascade.source} has operating points for {', '.join(how['thresholds'])} false alarms per hour")
+    print(f"kws-cascade: {cascade.source}: threshold {how['thresholds'][key]:.6g} for {fa_per_hour:g} false alarms per hour (chosen on "
+          f"validation streams), {how['refractory_s']} s refractory", file=sys.stderr, flush=True)
+    try: r = run_stream(path, threshold=how["thresholds"][key], smooth_frames=1, refractory_s=how["refractory_s"], chunk_ms=chunk_ms,
+                        plot=plot, as_json=json, pcm=pcm, log=sys.stderr, detector=cascade)
+    except KeyboardInterrupt: sys.exit("kws-cascade: stopped by Ctrl-C before the stream started")
+    print_summary(r | dict(teacher_steps=cascade.teacher_steps), json, "kws-cascade")
 
 # %% ../nbs/06c_cascade.ipynb #d29c2aa6
 def mac_rate(model: nn.Module, mode: str, max_window_length: int | None = None) -> dict:

@@ -20,7 +20,7 @@ from .export import (COMPACT_MAGIC, OnnxDetector, export_onnx, load_compact, sav
 __all__ = ['PRETRAINED_FORMATS', 'RAW_PCM', 'pretrained_dir', 'model_format', 'Detector', 'load_detector', 'score_file',
            'pretrained_file', 'card_operating_point', 'real_clip_numbers', 'stream_operating_points',
            'refresh_pretrained', 'model_card_markdown', 'audio_chunks', 'check_plot_path', 'run_stream', 'kws_stream',
-           'kws_refresh_pretrained']
+           'print_summary', 'kws_refresh_pretrained']
 
 # %% ../nbs/06b_detector.ipynb #72efafa2
 PRETRAINED_FORMATS = 'a kws_nb checkpoint, int8 checkpoint, compact model, TorchScript export or ONNX step graph'
@@ -283,9 +283,11 @@ def check_plot_path(plot) -> Path | None:
 
 def run_stream(path, checkpoint=None, threshold: float = 0.5, mode: str = "stateful", max_window_length: int | None = None,
                smooth_frames: int = 3, refractory_s: float = 1.0, chunk_ms: float = 100.0, plot=None, backend=None,
-               as_json: bool = False, out=None, stdin=None, pcm: str = "s16le", log=None, fa_per_hour: float | None = None) -> dict:
+               as_json: bool = False, out=None, stdin=None, pcm: str = "s16le", log=None, fa_per_hour: float | None = None,
+               detector=None) -> dict:
     "Stream `path` (wav file, or '-' for raw PCM on stdin) through a detector; print each detection; Ctrl-C ends a live stream."
-    # `fa_per_hour`: the shipped detector's operating point for that rate (threshold, mode, smoothing, refractory from its card)
+    # `fa_per_hour`: the shipped detector's operating point for that rate (threshold, mode, smoothing, refractory from its card);
+    # `detector`: one already built (anything with the `Detector` interface, e.g. a cascade) instead of loading `checkpoint`
     out = sys.stdout if out is None else out
     op = None
     if fa_per_hour is not None:
@@ -299,7 +301,7 @@ def run_stream(path, checkpoint=None, threshold: float = 0.5, mode: str = "state
     if chunk_ms <= 0: raise ValueError(f"chunk_ms must be > 0, got {chunk_ms}")
     if pcm not in RAW_PCM: raise ValueError(f"--pcm must be one of {', '.join(RAW_PCM)}, got {pcm!r}")
     plot, events_rule = check_plot_path(plot), EventDetector(threshold, smooth_frames, refractory_s)
-    det = load_detector(checkpoint, backend, max_window_length, mode)
+    det = load_detector(checkpoint, backend, max_window_length, mode) if detector is None else detector
     sr, events, kept_audio, kept_probs, interrupted = det.sample_rate, [], [], [], False
     if str(path) == "-" and log is not None:
         print(f"kws-stream: listening on stdin (raw {pcm} mono PCM at {sr} Hz) with {det.source} ({det.format} on {det.backend}); "
@@ -343,14 +345,17 @@ def kws_stream(path: str,  # a wav file, or - for raw 16 kHz mono PCM on stdin (
                pcm: str = "s16le",  # raw stdin samples: s16le (16-bit integers, arecord -f S16_LE) or f32le (32-bit floats)
                fa_per_hour: float = None):  # the shipped detector's operating point for 0.1, 0.5 or 1 false alarms per hour (replaces --threshold, --mode, --smooth-frames, --refractory-s)
     "Spot the keyword in a wav file or a raw PCM stream; one line per detection: time, keyword, probability."
-    import json as js
     torch.set_num_threads(1)  # an 80-ms step is many tiny ops: more threads only add synchronisation
     try: r = run_stream(path, checkpoint, threshold, mode, max_window_length, smooth_frames, refractory_s, chunk_ms, plot, backend, json,
                         pcm=pcm, log=sys.stderr, fa_per_hour=fa_per_hour)
     except KeyboardInterrupt: sys.exit("kws-stream: stopped by Ctrl-C before the stream started")
+    print_summary(r, json, "kws-stream")
+
+def print_summary(r: dict, as_json: bool, prog: str):
+    "A streaming CLI's last words: the summary object (with --json) on stdout, one line on stderr."
     summary = {k: v for k, v in r.items() if k != "events"} | dict(detections=len(r["events"]))
-    if json: print(js.dumps(dict(summary=summary)), flush=True)
-    print(f"kws-stream: {len(r['events'])} detection(s) of {r['keyword']!r} in {r['seconds']:.1f} s of audio"
+    if as_json: print(json.dumps(dict(summary=summary)), flush=True)
+    print(f"{prog}: {len(r['events'])} detection(s) of {r['keyword']!r} in {r['seconds']:.1f} s of audio"
           + (" (stopped by Ctrl-C)" if r["interrupted"] else "") + (f"; plot saved to {r['plot']}" if r.get("plot") else ""), file=sys.stderr)
 
 @console_script

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kws_nb.model import save_checkpoint
+from kws_nb.model import save_checkpoint, file_sha256
 from kws_nb.testing import sharpened_crnn, bursty_noise
 from conftest import deliverable_sigint
 
 SCRIPTS = {"kws-pipeline": "kws_nb.pipeline:kws_pipeline", "kws-synth": "kws_nb.synth:kws_synth", "kws-stream": "kws_nb.detector:kws_stream",
-           "kws-report": "kws_nb.report:kws_report", "kws-refresh-pretrained": "kws_nb.detector:kws_refresh_pretrained"}
+           "kws-report": "kws_nb.report:kws_report", "kws-refresh-pretrained": "kws_nb.detector:kws_refresh_pretrained",
+           "kws-cascade": "kws_nb.cascade:kws_cascade"}
 
 
 def command(script: str, *args) -> list[str]:
@@ -41,7 +42,15 @@ def files(tmp_path_factory):
     wave = (0.5 * bursty_noise(16000 * 4, seed=5)).clamp(-1, 1)
     pcm = (wave * 32767).round().short().numpy()
     sf.write(d / "a.wav", pcm, 16000, subtype="PCM_16")
-    return dict(dir=d, ck=save_checkpoint(d / "ck.pt", m, m.config), wav=d / "a.wav", pcm=pcm)
+    # a run's cascade, as 06c_cascade leaves it: a baseline and a student checkpoint, and the chapter's choices
+    run = d / "run"; student = sharpened_crnn(seed=1)
+    save_checkpoint(run / "baseline" / "checkpoint.pt", m, m.config); save_checkpoint(run / "students" / "kd-x" / "checkpoint.pt", student, student.config)
+    at = {"0.5": dict(reachable=True, threshold=0.9), "1.0": dict(reachable=True, threshold=0.8), "0.1": dict(reachable=False, threshold=None)}
+    (run / "cascade").mkdir()
+    (run / "cascade" / "metrics.json").write_text(json.dumps(dict(
+        teacher_sha256=file_sha256(run / "baseline" / "checkpoint.pt"), student=dict(name="kd-x", precision="float"), listen_threshold=0.3,
+        wake_s=0.24, listen_mode="stateful", choice=dict(smooth_frames=3, refractory_s=0.5), results=dict(cascade=dict(stream_val=dict(at=at))))))
+    return dict(dir=d, ck=save_checkpoint(d / "ck.pt", m, m.config), wav=d / "a.wav", pcm=pcm, run=run)
 
 
 def test_json_output_parses(files):
@@ -54,6 +63,17 @@ def test_json_output_parses(files):
     s = last["summary"]
     assert s["detections"] == len(events) and s["n_outputs"] == (64000 - 3240) // 1280 + 1 and s["interrupted"] is False
     assert (s["format"], s["backend"], s["seconds"]) == ("checkpoint", "torch", 4.0)
+
+
+def test_cascade_streams_a_file(files):
+    r = run("kws-cascade", files["wav"], "--artifacts", files["run"], "--fa-per-hour", "1", "--json")
+    assert r.returncode == 0, r.stderr.decode()
+    lines = [json.loads(l) for l in r.stdout.decode().splitlines()]
+    summary = lines[-1]["summary"]
+    assert summary["format"] == "cascade" and summary["threshold"] == 0.8 and summary["n_outputs"] == 48, summary   # 4 s: 48 teacher steps
+    assert 0 < summary["teacher_steps"] <= 48 and summary["detections"] == len(lines) - 1, summary
+    assert all(l["keyword"] == "sheila" and l["probability"] >= 0.8 for l in lines[:-1]), lines
+    assert "threshold 0.8 for 1 false alarms per hour" in r.stderr.decode(), r.stderr.decode()
 
 
 def test_nan_in_a_raw_stream_is_refused(files):
@@ -112,9 +132,12 @@ def test_ctrl_c_on_a_live_stream_prints_the_summary_and_the_plot(files):
     ("kws-synth", ["{dir}/synth", "--n-keyword", "-1"], "n_keyword and n_other must be >= 0"),
     ("kws-report", ["--artifacts", "{dir}/no_run"], "needs baseline/metrics.json"),
     ("kws-refresh-pretrained", ["--artifacts", "{dir}/no_run"], "artifacts folder {dir}/no_run not found"),
+    ("kws-cascade", ["{wav}", "--artifacts", "{dir}/no_run"], "{dir}/no_run/cascade/metrics.json not found"),
+    ("kws-cascade", ["{dir}/missing.wav", "--artifacts", "{run}"], "audio file {dir}/missing.wav not found"),
+    ("kws-cascade", ["{wav}", "--artifacts", "{run}", "--fa-per-hour", "3"], "has operating points for 0.5, 1.0 false alarms per hour"),
 ])
 def test_bad_input_is_one_line(files, script, args, says):
-    fill = lambda s: s.format(dir=files["dir"], ck=files["ck"], wav=files["wav"])
+    fill = lambda s: s.format(dir=files["dir"], ck=files["ck"], wav=files["wav"], run=files["run"])
     line = one_error_line(run(script, *map(fill, args), stdin=b""), script)
     assert fill(says) in line, line
 
