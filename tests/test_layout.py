@@ -29,7 +29,7 @@ def test_settings_ini_is_the_one_place():
     # every console script of settings.ini is installed from it
     scripts = {l.split("=")[0].strip() for l in s["console_scripts"].split()}
     installed = {e.name for e in importlib.metadata.entry_points(group="console_scripts") if e.value.startswith("kws_nb.")}
-    assert scripts == installed == {"kws-pipeline", "kws-synth", "kws-stream", "kws-report", "kws-refresh-pretrained"}
+    assert scripts == installed == {"kws-pipeline", "kws-synth", "kws-stream", "kws-report", "kws-refresh-pretrained", "kws-cascade"}
 
 
 def chapter(path: Path) -> str:
