@@ -20,8 +20,8 @@ from .cli import console_script
 from .detector import run_stream, print_summary
 
 # %% auto #0
-__all__ = ['awake_steps', 'steps_run', 'cascade_track', 'cascade_events', 'StreamingCascade', 'load_cascade', 'kws_cascade',
-           'mac_rate', 'cascade_mac_rate', 'choose_listening']
+__all__ = ['awake_steps', 'steps_run', 'cascade_track', 'cascade_events', 'StreamingCascade', 'read_cascade_metrics',
+           'load_listener', 'load_cascade', 'kws_cascade', 'mac_rate', 'cascade_mac_rate', 'choose_listening']
 
 # %% ../nbs/06c_cascade.ipynb #a70be536
 def awake_steps(teacher_times, student_times, student_averaged, listen_threshold: float, wake_s: float) -> np.ndarray:
@@ -65,6 +65,7 @@ class StreamingCascade:
         self.kernel, self.stride, self.window = tc.kernel_size[1], tc.stride[1], stream_window(teacher)
         self.config, self.keyword, self.sample_rate = tc, tc.keyword, tc.sample_rate
         self.first_output_samples = int(round(stream_output_times(tc, 1)[0] * tc.sample_rate))
+        self.output_hop_samples = 160 * self.stride                     # one teacher step of 10-ms frames
         self.source, self.format, self.backend = "cascade", "cascade", "torch"         # the `Detector` interface `run_stream` reads
         self.reset()
 
@@ -95,7 +96,7 @@ class StreamingCascade:
         st, sa = (np.concatenate([a, b]) for a, b in zip(self.recent, (times, self.student_average.smooth(probs))))
         self.mel, self.n_frames = torch.cat([self.mel, frames], 1), self.n_frames + frames.shape[1]
         n = (self.n_frames - self.kernel) // self.stride + 1 if self.n_frames >= self.kernel else 0   # teacher steps so far
-        tt = stream_output_times(self.config, n)[self.n_outputs:]
+        tt = self.output_times(self.n_outputs, n - self.n_outputs).numpy()
         awake = awake_steps(tt, st, sa, self.listen_threshold, self.wake_s)
         out = [np.mean([self._teacher(k) for k in range(max(0, j - self.smooth_frames + 1), j + 1)]) if a else -1.0
                for j, a in zip(range(self.n_outputs, n), awake)]
@@ -112,19 +113,32 @@ class StreamingCascade:
 
     def output_times(self, start: int, n: int) -> torch.Tensor:
         "Stream time (s) of the teacher steps `start ... start+n-1`: the end of the audio each has seen."
-        return torch.from_numpy(stream_output_times(self.config, start + n)[start:])
+        return (self.first_output_samples + self.output_hop_samples * torch.arange(start, start + n, dtype=torch.float64)) / self.sample_rate
 
 # %% ../nbs/06c_cascade.ipynb #e5178827
+def read_cascade_metrics(artifacts, baseline_sha256: str) -> dict | None:
+    "`{artifacts}/cascade/metrics.json` if it was measured with the baseline of that checkpoint hash; None when the chapter has not run."
+    path = Path(artifacts) / "cascade" / "metrics.json"
+    if not path.exists(): return None
+    m = json.loads(path.read_text())
+    if m.get("teacher_sha256") != baseline_sha256:
+        raise ValueError(f"{path} was measured with another baseline ({str(m.get('teacher_sha256'))[:12]}...) than the one on disk "
+                         f"({baseline_sha256[:12]}...): stale figures; re-run 06c_cascade")
+    return m
+
+def load_listener(artifacts, name: str, precision: str) -> nn.Module:
+    "A run's student `name` as the cascade listens with it: its float checkpoint, or its int8 one from the quantization chapter."
+    art = Path(artifacts)
+    if precision == "int8": return load_quantized(art / "quantization" / name / "checkpoint_int8.pt")[0]
+    return load_checkpoint(find_checkpoints(art)[name])[0]
+
 def load_cascade(artifacts) -> tuple[StreamingCascade, dict]:
     "The cascade a run chose: (`StreamingCascade`, dict(thresholds={target FA/h: validation threshold}, refractory_s))."
     art = Path(artifacts); path = art / "cascade" / "metrics.json"
     if not path.exists(): raise FileNotFoundError(f"{path} not found: run the 06c_cascade chapter on {art}")
-    m, ckpts = json.loads(path.read_text()), find_checkpoints(art)
-    if file_sha256(ckpts["baseline"]) != m["teacher_sha256"]:
-        raise ValueError(f"{path} was measured with another baseline than {ckpts['baseline']}: re-run 06c_cascade")
-    s = m["student"]
-    student = (load_quantized(art / "quantization" / s["name"] / "checkpoint_int8.pt")[0] if s["precision"] == "int8"
-               else load_checkpoint(ckpts[s["name"]])[0])
+    ckpts = find_checkpoints(art)
+    m = read_cascade_metrics(art, file_sha256(ckpts["baseline"]))
+    student = load_listener(art, m["student"]["name"], m["student"]["precision"])
     cascade = StreamingCascade(student, load_checkpoint(ckpts["baseline"])[0], m["listen_threshold"], m["wake_s"],
                                m["choice"]["smooth_frames"], m["listen_mode"])
     cascade.source = str(path)

@@ -16,6 +16,7 @@ from .quant import add_ratios, best_compressed, best_compressed_on_streams, find
 from .streaming import StreamingCRNN
 from .stream_scores import stream_window
 from .metrics import operating_range
+from .cascade import read_cascade_metrics
 
 # %% auto #0
 __all__ = ['STREAM_KEYS', 'HEADLINE_TARGET', 'pareto_front', 'load_models', 'read_quality', 'stream_results',
@@ -355,11 +356,7 @@ def save_comparison(records: list[dict], out_dir, quality_factor: float = 1.1, s
 # %% ../nbs/07_comparison.ipynb #b9ba2d30
 def cascade_system(artifacts, baseline_sha256: str) -> dict | None:
     "The cascade chapter's stream results as a `system` for `save_comparison` (label + streams); None when that chapter has not run."
-    path = Path(artifacts) / "cascade" / "metrics.json"
-    if not path.exists(): print(f"cascade metrics not found: {path} (run 06c_cascade); no cascade curve"); return None
-    m = json.loads(path.read_text())
-    if m.get("teacher_sha256") != baseline_sha256:
-        raise ValueError(f"{path} measured teacher {str(m.get('teacher_sha256'))[:12]}..., not the baseline on disk ({baseline_sha256[:12]}...): "
-                         "stale figures; re-run 06c_cascade")
+    m = read_cascade_metrics(artifacts, baseline_sha256)
+    if m is None: print(f"cascade metrics not found in {artifacts} (run 06c_cascade); no cascade curve"); return None
     s = m["student"]
     return dict(label=f"cascade ({s['name']} {s['precision']} listens {m.get('listen_mode', '')}, baseline wakes)", **m["results"]["cascade"])
