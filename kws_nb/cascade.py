@@ -4,7 +4,7 @@
 
 # %% ../nbs/06c_cascade.ipynb #16c71a48
 from __future__ import annotations
-import copy, json, sys, time
+import copy, json, os, sys, time
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -17,11 +17,15 @@ from .stream_scores import stream_window, stream_output_times
 from .streaming import StreamingCRNN, as_audio_chunk
 from .quant import find_checkpoints, load_quantized
 from .cli import console_script
-from .detector import run_stream, print_summary
+from .data import SpeechCommands, resolve_shared_data, REAL_SETS
+from .export import save_compact, load_compact, clip_scores, clip_quality
+from .detector import (run_stream, print_summary, pretrained_dir, pretrained_file, refresh_pretrained, operating_points,
+                             stream_operating_points, real_clip_numbers, model_card_markdown)
 
 # %% auto #0
 __all__ = ['awake_steps', 'steps_run', 'cascade_track', 'cascade_events', 'StreamingCascade', 'read_cascade_metrics',
-           'load_listener', 'load_cascade', 'kws_cascade', 'mac_rate', 'cascade_mac_rate', 'choose_listening']
+           'load_listener', 'shipped_cascade', 'load_cascade', 'kws_cascade', 'cascade_real_clips', 'ship_cascade',
+           'kws_refresh_pretrained', 'mac_rate', 'cascade_mac_rate', 'choose_listening']
 
 # %% ../nbs/06c_cascade.ipynb #a70be536
 def awake_steps(teacher_times, student_times, student_averaged, listen_threshold: float, wake_s: float) -> np.ndarray:
@@ -132,8 +136,21 @@ def load_listener(artifacts, name: str, precision: str) -> nn.Module:
     if precision == "int8": return load_quantized(art / "quantization" / name / "checkpoint_int8.pt")[0]
     return load_checkpoint(find_checkpoints(art)[name])[0]
 
-def load_cascade(artifacts) -> tuple[StreamingCascade, dict]:
-    "The cascade a run chose: (`StreamingCascade`, dict(thresholds={target FA/h: validation threshold}, refractory_s))."
+def shipped_cascade(folder=None) -> tuple[StreamingCascade, dict]:
+    "The cascade shipped in `folder` (default: the package's), as `load_cascade` returns it; a clear error when none is shipped."
+    folder = Path(folder) if folder else pretrained_dir()
+    pretrained_file(folder, "float")                                   # a clear error when nothing (or something else) is shipped
+    c = json.loads((folder / "card.json").read_text()).get("cascade")
+    if not c: raise FileNotFoundError(f"{folder}/card.json ships no cascade: give --artifacts (a run with 06c_cascade), or refresh the "
+                                      "shipped detector from such a run (kws-refresh-pretrained --artifacts DIR --force)")
+    student, teacher = (load_compact(pretrained_file(folder, c[k]))[0] for k in ("listener", "teacher"))
+    cascade = StreamingCascade(student, teacher, c["listen_threshold"], c["wake_s"], c["smooth_frames"], c["listen_mode"])
+    cascade.source = str(folder / "card.json")
+    return cascade, dict(thresholds={k: v["threshold"] for k, v in c["fa_per_hour_targets"].items()}, refractory_s=c["refractory_s"])
+
+def load_cascade(artifacts=None, folder=None) -> tuple[StreamingCascade, dict]:
+    "The cascade a run chose (or, with no `artifacts`, the shipped one): (`StreamingCascade`, dict(thresholds={target FA/h: threshold}, refractory_s))."
+    if artifacts is None: return shipped_cascade(folder)
     art = Path(artifacts); path = art / "cascade" / "metrics.json"
     if not path.exists(): raise FileNotFoundError(f"{path} not found: run the 06c_cascade chapter on {art}")
     ckpts = find_checkpoints(art)
@@ -148,13 +165,13 @@ def load_cascade(artifacts) -> tuple[StreamingCascade, dict]:
 # %% ../nbs/06c_cascade.ipynb #25bab470
 @console_script
 def kws_cascade(path: str,  # a wav file, or - for raw 16 kHz mono PCM on stdin (see --pcm; Ctrl-C ends it)
-                artifacts: str = "artifacts",  # a pipeline run's artifacts folder with cascade/metrics.json (the 06c_cascade chapter)
+                artifacts: str = None,  # a pipeline run's artifacts folder with cascade/metrics.json (default: the shipped cascade)
                 fa_per_hour: float = 0.5,  # the operating point validation chose for 0.1, 0.5 or 1 false alarms per hour
                 chunk_ms: float = 100.0,  # audio read per step
                 plot: str = None,  # save a waveform + cascade-value figure to this PNG at the end
                 json: bool = False,  # one JSON object per detection on stdout, then a summary object
                 pcm: str = "s16le"):  # raw stdin samples: s16le (16-bit integers) or f32le (32-bit floats)
-    "Spot the keyword with a run's two-stage cascade (a student listens, the baseline wakes); one line per detection."
+    "Spot the keyword with the two-stage cascade (a student listens, the baseline wakes), shipped or a run's; one line per detection."
     torch.set_num_threads(1)
     cascade, how = load_cascade(artifacts)
     key = str(float(fa_per_hour))
@@ -166,6 +183,60 @@ def kws_cascade(path: str,  # a wav file, or - for raw 16 kHz mono PCM on stdin 
                         plot=plot, as_json=json, pcm=pcm, log=sys.stderr, detector=cascade)
     except KeyboardInterrupt: sys.exit("kws-cascade: stopped by Ctrl-C before the stream started")
     print_summary(r | dict(teacher_steps=cascade.teacher_steps), json, "kws-cascade")
+
+# %% ../nbs/06c_cascade.ipynb #93fdf362
+def cascade_real_clips(cascade: StreamingCascade, shared_data, thresholds: dict) -> dict | None:
+    "Each real clip set streamed clip by clip through `cascade`: au_fa_fr, ROC-AUC (intervals), and per threshold the clips that fire."
+    root = resolve_shared_data(shared_data)
+    if root is None: return None
+    out = {}
+    for rs in (s for s in REAL_SETS if (root / s).is_dir()):
+        ds = SpeechCommands(root / rs, keyword=cascade.keyword)
+        scores, labels = clip_scores(cascade, [ds.wave(i) for i in range(len(ds))]), ds.labels.numpy()
+        out[rs] = clip_quality(scores, labels) | dict(at={t: dict(threshold=thr, keyword_detected=int(((scores >= thr) & (labels == 1)).sum()),
+                                                                  other_fired=int(((scores >= thr) & (labels == 0)).sum()))
+                                                          for t, thr in thresholds.items()})
+    return out
+
+def ship_cascade(artifacts, dest=None, shared_data=None, out=None) -> dict:
+    "Add a run's cascade to the detector `refresh_pretrained` shipped in `dest` from the same run: the listener file and the card's `cascade`."
+    out = sys.stdout if out is None else out
+    art, dest = Path(artifacts), Path(dest) if dest else pretrained_dir()
+    card = json.loads((dest / "card.json").read_text())
+    m = read_cascade_metrics(art, card["baseline_checkpoint_sha256"])      # measured with the baseline the card ships
+    if m is None: raise FileNotFoundError(f"{art / 'cascade' / 'metrics.json'} not found: run the 06c_cascade chapter on {art}")
+    name, precision = m["student"]["name"], m["student"]["precision"]
+    p = save_compact(dest / f"{name}_{precision}.kws", load_listener(art, name, precision))
+    card["files"]["listener"] = dict(file=p.name, name=name, precision=precision, bytes=p.stat().st_size, sha256=file_sha256(p),
+                                     real=real_clip_numbers(load_compact(p)[0], shared_data), streams=stream_operating_points(art, name, precision))
+    card["cascade"] = dict(listener="listener", teacher="float", listen_mode=m["listen_mode"], listen_fa_per_hour=m["listen_fa_per_hour"],
+                           listen_threshold=m["listen_threshold"], wake_s=m["wake_s"], smooth_frames=m["choice"]["smooth_frames"],
+                           refractory_s=m["choice"]["refractory_s"], chosen_on="validation streams", bar=m["bar"], within_bar=m["within_bar"],
+                           student_choice=m["student"].get("why"), awake_share_test=m.get("awake_share_test"),
+                           macs_per_second={k: m["costs"][k]["total_macs_per_second"] for k in ("cascade", "teacher", "student")},
+                           fa_per_hour_targets=operating_points(m["results"]["cascade"]))
+    (dest / "card.json").write_text(json.dumps(card, indent=1))          # the real clips are scored by the shipped files, as a user loads them
+    cascade, how = shipped_cascade(dest)
+    card["cascade"]["real_clips"] = cascade_real_clips(cascade, shared_data, how["thresholds"])
+    (dest / "card.json").write_text(json.dumps(card, indent=1))
+    (dest / "MODEL_CARD.md").write_text(model_card_markdown(card))
+    print(f"kws-refresh-pretrained: shipped the cascade: {p.name} ({p.stat().st_size:,} B, {name} {precision}) listens, "
+          f"{card['files']['float']['file']} confirms", file=out)
+    return card
+
+@console_script
+def kws_refresh_pretrained(artifacts: str = "artifacts",  # a pipeline run's artifacts folder (baseline, students, quantization, cascade)
+                           dest: str = None,  # where to write (default: the package's kws_nb/pretrained)
+                           shared_data: str = None,  # real evaluation clips for the card (default: $KWS_NB_SHARED_DATA, else none)
+                           force: bool = False):  # replace a detector already there (its card's files are removed)
+    "Replace the shipped pretrained detector by a run's baseline (float), best compressed model (int8) and cascade, with their model card."
+    art = Path(artifacts)
+    if not art.is_dir(): raise FileNotFoundError(f"artifacts folder {artifacts} not found")
+    shared, base = shared_data or os.environ.get("KWS_NB_SHARED_DATA"), art / "baseline" / "checkpoint.pt"
+    has_cascade = base.is_file() and read_cascade_metrics(art, file_sha256(base)) is not None   # a stale one: refused before anything is replaced
+    refresh_pretrained(art, dest, shared, force=force)
+    if has_cascade: ship_cascade(art, dest, shared)
+    else: print(f"kws-refresh-pretrained: {art} has no cascade (no cascade/metrics.json: 06c_cascade has not run); shipped without one")
 
 # %% ../nbs/06c_cascade.ipynb #d29c2aa6
 def mac_rate(model: nn.Module, mode: str, max_window_length: int | None = None) -> dict:

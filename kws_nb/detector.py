@@ -18,9 +18,9 @@ from .export import (COMPACT_MAGIC, OnnxDetector, export_onnx, load_compact, sav
 
 # %% auto #0
 __all__ = ['PRETRAINED_FORMATS', 'RAW_PCM', 'pretrained_dir', 'model_format', 'Detector', 'load_detector', 'score_file',
-           'pretrained_file', 'card_operating_point', 'real_clip_numbers', 'stream_operating_points',
-           'refresh_pretrained', 'model_card_markdown', 'audio_chunks', 'check_plot_path', 'run_stream', 'kws_stream',
-           'print_summary', 'kws_refresh_pretrained']
+           'pretrained_file', 'card_operating_point', 'real_clip_numbers', 'operating_points',
+           'stream_operating_points', 'refresh_pretrained', 'model_card_markdown', 'audio_chunks', 'check_plot_path',
+           'run_stream', 'kws_stream', 'print_summary']
 
 # %% ../nbs/06b_detector.ipynb #72efafa2
 PRETRAINED_FORMATS = 'a kws_nb checkpoint, int8 checkpoint, compact model, TorchScript export or ONNX step graph'
@@ -150,6 +150,13 @@ def real_clip_numbers(model: nn.Module, shared_data) -> dict | None:
     keys = ("n", "n_keyword", "au_fa_fr", "au_fa_fr_interval", "roc_auc", "roc_auc_interval")
     return None if r is None else {k: {f: v.get(f) for f in keys} for k, v in r.items()}
 
+def operating_points(r: dict) -> dict:
+    "A stream result's reachable validation thresholds, each with the test and real results at it, as a card keeps them."
+    keep = ("frr", "frr_interval", "fa_per_hour", "false_alarms", "keyword_free_hours", "n_keywords", "reachable")
+    return {t: dict(threshold=p["threshold"], **{f"{side}_{k}": r[f"stream_{side}"]["at"][t].get(k) for side in ("test", "real")
+                                                  if r.get(f"stream_{side}") for k in keep})
+            for t, p in r["stream_val"]["at"].items() if p.get("reachable")}
+
 def stream_operating_points(artifacts, name: str, precision: str) -> dict | None:
     "The stream operating points of one model of a run: post-processing and thresholds chosen on validation streams, with test and real results."
     art = Path(artifacts); det, qm = art / "detection" / "metrics.json", art / "quantization" / "metrics.json"
@@ -160,12 +167,8 @@ def stream_operating_points(artifacts, name: str, precision: str) -> dict | None
     else: r = next((r for r in (json.loads(qm.read_text())["rows"] if qm.is_file() else [])
                     if r["name"] == name and r["precision"] == precision and r.get("stream_val")), None)
     if r is None: return None
-    keep = ("threshold", "frr", "frr_interval", "fa_per_hour", "false_alarms", "keyword_free_hours", "n_keywords", "reachable")
-    points = {t: dict(threshold=p["threshold"], **{f"{side}_{k}": r[f"stream_{side}"]["at"][t].get(k) for side in ("test", "real")
-                                                  if r.get(f"stream_{side}") for k in keep if k != "threshold"})
-              for t, p in r["stream_val"]["at"].items() if p.get("reachable")}
     return dict(mode=choice["mode"], smooth_frames=choice["smooth_frames"], refractory_s=choice["refractory_s"],
-                chosen_on="validation streams", fa_per_hour_targets=points)
+                chosen_on="validation streams", fa_per_hour_targets=operating_points(r))
 
 def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: bool = False) -> dict:
     "Copy a run's baseline (float) and best compressed model (int8) into `dest` as compact files, with `card.json` and `MODEL_CARD.md`."
@@ -210,6 +213,16 @@ def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: 
           + f"; default {files['compressed']['file']} ({why})" + (f"; removed {', '.join(stale)}" if stale else ""), file=out)
     return card
 
+def _points_table(points: dict) -> list[str]:
+    "A card's operating points as markdown table lines, then a blank line."
+    lines = ["| target FA/h | threshold | test FRR [95%] | test FA/h (false alarms / keyword-free h) | real FRR [95%] | real false alarms / keyword-free h |",
+             "|--:|--:|---|---|---|---|"]
+    for t, p in points.items():
+        side = lambda s: ("-" if p.get(f"{s}_frr") is None else f"{p[f'{s}_frr']:.2f} [{p[f'{s}_frr_interval'][0]:.2f}, {p[f'{s}_frr_interval'][1]:.2f}]")
+        hrs = lambda s: "-" if p.get(f"{s}_keyword_free_hours") is None else f"{p[f'{s}_false_alarms']} / {p[f'{s}_keyword_free_hours']:.2f}"
+        lines.append(f"| {t} | {p['threshold']:.6g} | {side('test')} | {p.get('test_fa_per_hour') or 0:.2f} ({hrs('test')}) | {side('real')} | {hrs('real')} |")
+    return lines + [""]
+
 def model_card_markdown(card: dict) -> str:
     "MODEL_CARD.md from `card.json`'s fields."
     iv = lambda v, d: "" if not v else f" [{v[0]:.{d}f}, {v[1]:.{d}f}]"
@@ -234,13 +247,22 @@ def model_card_markdown(card: dict) -> str:
         lines += [f"**{f['file']} on streams** ({st['mode']} streaming, {st['smooth_frames']}-output average, {st['refractory_s']} s "
                   f"refractory; thresholds chosen on {st['chosen_on']}; " + ("`kws-stream --fa-per-hour R` uses them):" if f is card["files"][card["default"]] else
                   f"`kws-stream --checkpoint {f['file']} --threshold T --mode {st['mode']} --smooth-frames {st['smooth_frames']} "
-                  f"--refractory-s {st['refractory_s']}`):"), "",
-                  "| target FA/h | threshold | test FRR [95%] | test FA/h (false alarms / keyword-free h) | real FRR [95%] | real false alarms / keyword-free h |",
-                  "|--:|--:|---|---|---|---|"]
-        for t, p in st["fa_per_hour_targets"].items():
-            side = lambda s: ("-" if p.get(f"{s}_frr") is None else f"{p[f'{s}_frr']:.2f} [{p[f'{s}_frr_interval'][0]:.2f}, {p[f'{s}_frr_interval'][1]:.2f}]")
-            hrs = lambda s: "-" if p.get(f"{s}_keyword_free_hours") is None else f"{p[f'{s}_false_alarms']} / {p[f'{s}_keyword_free_hours']:.2f}"
-            lines.append(f"| {t} | {p['threshold']:.6g} | {side('test')} | {p.get('test_fa_per_hour') or 0:.2f} ({hrs('test')}) | {side('real')} | {hrs('real')} |")
+                  f"--refractory-s {st['refractory_s']}`):"), ""] + _points_table(st["fa_per_hour_targets"])
+    if c := card.get("cascade"):
+        lst, tea, cost = card["files"][c["listener"]], card["files"][c["teacher"]], c["macs_per_second"]
+        lines += [f"**The cascade on streams** (`kws-cascade recording.wav`; `kws_nb.cascade.load_cascade()`): {lst['file']} listens "
+                  f"({c['listen_mode']}); while its {c['smooth_frames']}-output average is at or above {c['listen_threshold']:.6g} (its "
+                  f"validation threshold for {c['listen_fa_per_hour']:g} FA/h), and {c['wake_s']} s after, {tea['file']} wakes and streams "
+                  f"(windowed, its own {c['smooth_frames']}-output average); only its detections count, {c['refractory_s']} s refractory. "
+                  f"Listening mode, rate and wake chosen on {c['chosen_on']} (the cheapest within validation FRR {c['bar']:.3f} at 0.5 FA/h: "
+                  f"{'met' if c['within_bar'] else 'not met, so the lowest FRR'}). {cost['cascade'] / 1e6:.2f} M MACs per second of audio "
+                  f"end to end (the teacher alone {cost['teacher'] / 1e6:.2f} M, the listener alone {cost['student'] / 1e6:.2f} M); the "
+                  f"teacher awake for {c['awake_share_test']:.1%} of its steps on the test streams. Thresholds for the cascade's detections, "
+                  "chosen on validation streams (`kws-cascade --fa-per-hour R`):", ""] + _points_table(c["fa_per_hour_targets"])
+        for s, r in (c.get("real_clips") or {}).items():
+            hit = "; ".join(f"at {t} FA/h {a['keyword_detected']} of {r['n_keyword']} keyword clips detected, {a['other_fired']} of "
+                            f"{r['n'] - r['n_keyword']} other clips fired" for t, a in r["at"].items())
+            lines.append(f"Real clips, each streamed alone ({s}): {fmt(r)}; {hit}.")
         lines.append("")
     lines += ["At the command's default threshold (0.5) the detector catches most keywords said clearly but fires far more",
               "often on running speech; for all-day listening use a threshold from the tables above.", ""]
@@ -357,12 +379,3 @@ def print_summary(r: dict, as_json: bool, prog: str):
     if as_json: print(json.dumps(dict(summary=summary)), flush=True)
     print(f"{prog}: {len(r['events'])} detection(s) of {r['keyword']!r} in {r['seconds']:.1f} s of audio"
           + (" (stopped by Ctrl-C)" if r["interrupted"] else "") + (f"; plot saved to {r['plot']}" if r.get("plot") else ""), file=sys.stderr)
-
-@console_script
-def kws_refresh_pretrained(artifacts: str = "artifacts",  # a pipeline run's artifacts folder (baseline, students, quantization)
-                           dest: str = None,  # where to write (default: the package's kws_nb/pretrained)
-                           shared_data: str = None,  # real evaluation clips for the card (default: $KWS_NB_SHARED_DATA, else none)
-                           force: bool = False):  # replace a detector already there (its card's files are removed)
-    "Replace the shipped pretrained detector by a run's baseline (float) and best compressed model (int8), with their model card."
-    if not Path(artifacts).is_dir(): raise FileNotFoundError(f"artifacts folder {artifacts} not found")
-    refresh_pretrained(artifacts, dest, shared_data or os.environ.get("KWS_NB_SHARED_DATA"), force=force)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy, io, math
 from types import SimpleNamespace
 import torch
-import torch.utils.benchmark as benchmark
 from torch import nn
 import torch.ao.nn.quantized.dynamic as nnqd
 from .data import LogMel, CLIP_SAMPLES, SAMPLE_RATE
@@ -92,8 +91,9 @@ def footprint(model: nn.Module, frames: int = 101) -> dict:
     return dict(**end_to_end_macs(model, frames), bytes=size_bytes(model), params=num_params(model), tensor_bytes=tensor_bytes(model))
 
 # %% ../nbs/02a_profiling.ipynb #b4cea614
-def _measure(run, threads: int, min_run_time: float) -> benchmark.Measurement:
+def _measure(run, threads: int, min_run_time: float):
     with torch.no_grad(): run()       # warm up (allocations, fbgemm packing) outside the timed blocks
+    from torch.utils import benchmark          # here, not at import: it loads torch's C++ extension tools, which warn on a CPU-only machine
     return benchmark.Timer(stmt="run()", globals=dict(run=run), num_threads=threads).blocked_autorange(min_run_time=min_run_time)
 
 def latency(model: nn.Module, batch_sizes=(1, 128), with_features=(False, True), threads: int = 1,

@@ -10,6 +10,7 @@ from kws_nb.testing import sharpened_crnn, bursty_noise
 from kws_nb.data import load_audio
 from kws_nb.export import load_compact
 from kws_nb.detector import load_detector, pretrained_dir, pretrained_file, real_clip_numbers, score_file
+from kws_nb.cascade import load_cascade, cascade_real_clips
 
 REPO = Path(__file__).resolve().parent.parent
 CARD_KEYS = ("au_fa_fr", "roc_auc", "n", "n_keyword")
@@ -24,6 +25,19 @@ def check_card_numbers(folder, shared_data):
         assert set(got) == set(entry["real"]), (got.keys(), entry["real"].keys())
         for s, want in entry["real"].items():
             for k in CARD_KEYS: assert got[s][k] == pytest.approx(want[k], abs=1e-9), (entry["file"], s, k, got[s][k], want[k])
+    if "cascade" in card: check_cascade_numbers(folder, shared_data)
+
+
+def check_cascade_numbers(folder, shared_data):
+    "The cascade built from `folder`'s files reproduces the card's real-clip numbers: au_fa_fr, ROC-AUC and the clips that fire."
+    want = json.loads((Path(folder) / "card.json").read_text())["cascade"]["real_clips"]
+    assert want, "card.json names no real-clip numbers for the cascade (refreshed without shared data?)"
+    cascade, how = load_cascade(folder=folder)
+    got = cascade_real_clips(cascade, shared_data, how["thresholds"])
+    assert set(got) == set(want), (got.keys(), want.keys())
+    for s, w in want.items():
+        for k in CARD_KEYS: assert got[s][k] == pytest.approx(w[k], abs=1e-9), ("cascade", s, k, got[s][k], w[k])
+        assert got[s]["at"] == w["at"], ("cascade", s, got[s]["at"], w["at"])
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +107,19 @@ def artifacts(tmp_path_factory):
     (art / "quantization" / "metrics.json").write_text(json.dumps(dict(verdict=dict(best=dict(name="tiny"), best_int8=dict(name="tiny")))))
     # the code the pipeline recorded for the training chapter (a checkout with local changes)
     (art / "pipeline.json").write_text(json.dumps(dict(profile="full", chapters={"03_train": dict(code=dict(commit="ab" * 20, dirty=True))})))
+    # the cascade chapter's choice: "mid" (float) listens, the baseline confirms
+    pt = dict(reachable=True, threshold=0.9, frr=0.3, frr_interval=[0.2, 0.4], fa_per_hour=1.0, false_alarms=10, keyword_free_hours=10.0, n_keywords=300)
+    (art / "cascade").mkdir()
+    (art / "cascade" / "metrics.json").write_text(json.dumps(dict(
+        teacher_sha256=file_sha256(art / "baseline" / "checkpoint.pt"), student=dict(name="mid", precision="float", why="a test"),
+        listen_mode="stateful", listen_fa_per_hour=100.0, listen_threshold=0.3, wake_s=0.4, choice=dict(smooth_frames=3, refractory_s=0.5),
+        bar=0.42, within_bar=True, awake_share_test=0.03, costs={k: dict(total_macs_per_second=v) for k, v in (("cascade", 1e6), ("teacher", 1e7), ("student", 9e5))},
+        results=dict(cascade={f"stream_{s}": dict(at={"0.5": pt}) for s in ("val", "test", "real")}))))
     return art
 
 
 def refresh(*args, env=None):
-    code = "from kws_nb.detector import kws_refresh_pretrained; kws_refresh_pretrained()"
+    code = "from kws_nb.cascade import kws_refresh_pretrained; kws_refresh_pretrained()"
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=600, env=env)
 
 
@@ -107,9 +129,12 @@ def test_refresh_writes_refuses_and_loads(artifacts, tmp_path, shared_data):
     r = refresh("--artifacts", artifacts, "--dest", dest, "--shared-data", shared_data, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "default tiny_int8.kws (verdict.best.name of" in r.stdout, r.stdout
-    assert sorted(p.name for p in dest.iterdir()) == ["MODEL_CARD.md", "baseline_float.kws", "card.json", "tiny_int8.kws"]
+    assert sorted(p.name for p in dest.iterdir()) == ["MODEL_CARD.md", "baseline_float.kws", "card.json", "mid_float.kws", "tiny_int8.kws"]
     card = json.loads((dest / "card.json").read_text())
-    assert {k: (f["name"], f["precision"]) for k, f in card["files"].items()} == {"float": ("baseline", "float"), "compressed": ("tiny", "int8")}
+    assert {k: (f["name"], f["precision"]) for k, f in card["files"].items()} == {"float": ("baseline", "float"), "compressed": ("tiny", "int8"),
+                                                                                 "listener": ("mid", "float")}
+    assert (card["cascade"]["listen_threshold"], card["cascade"]["fa_per_hour_targets"]["0.5"]["threshold"]) == (0.3, 0.9)
+    assert "shipped the cascade: mid_float.kws" in r.stdout and "**The cascade on streams**" in (dest / "MODEL_CARD.md").read_text()
     for f in card["files"].values(): assert file_sha256(dest / f["file"]) == f["sha256"]
     assert "tiny_int8.kws" in (dest / "MODEL_CARD.md").read_text()
     assert card["git_commit"] == "ab" * 20 + " (with uncommitted changes)" and card["profile"] == "full"   # the run's code, not the refresher's
@@ -125,6 +150,31 @@ def test_refresh_writes_refuses_and_loads(artifacts, tmp_path, shared_data):
     x = bursty_noise(16000 * 2, seed=3)
     assert len(det.step(x)) == (32000 - 3240) // 1600 + 1                   # the student's 100-ms output hop
     assert load_detector(pretrained_file(dest, "float")).step(x).shape == ((32000 - 3240) // 1280 + 1,)
+
+
+@pytest.fixture(scope="module")
+def shipped_cascade_card(shipped):
+    if "cascade" not in shipped:
+        pytest.skip("the shipped card has no cascade: a developer ships one with kws-refresh-pretrained from a run with 06c_cascade")
+    return shipped["cascade"]
+
+
+def test_shipped_cascade_reproduces_its_card(shipped_cascade_card, shared_data):
+    check_cascade_numbers(pretrained_dir(), shared_data)
+
+
+def test_shipped_cascade_spots_real_sheila_with_no_flags(shipped_cascade_card, shared_data):
+    "`kws-cascade clip.wav` with no flags runs the shipped cascade at its 0.5 FA/h validation threshold and prints a detection."
+    from kws_nb.export import clip_scores
+    clips = sorted((shared_data / "speech_commands_v0.01_sample" / "sheila").glob("*.wav"))
+    cascade, how = load_cascade()
+    scores = clip_scores(cascade, [load_audio(c) for c in clips])
+    hits = [c for c, s in zip(clips, scores) if s >= how["thresholds"]["0.5"]]
+    print(f"the shipped cascade detects {len(hits)} of {len(clips)} real 'sheila' clips at its 0.5 FA/h threshold")
+    assert hits, "the shipped cascade detects none of the real 'sheila' clips at its 0.5 FA/h threshold"
+    r = subprocess.run([sys.executable, "-c", "from kws_nb.cascade import kws_cascade; kws_cascade()", str(hits[0])],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "sheila" in r.stdout and "card.json" in r.stderr, r.stderr[-2000:]
 
 
 def test_wheel_carries_the_pretrained_files(tmp_path):
