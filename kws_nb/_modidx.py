@@ -213,6 +213,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'kws_nb.metrics.threshold_at_far': ('metrics.html#threshold_at_far', 'kws_nb/metrics.py'),
                                 'kws_nb.metrics.threshold_for_fa_per_hour': ('metrics.html#threshold_for_fa_per_hour', 'kws_nb/metrics.py'),
                                 'kws_nb.metrics.track_events': ('metrics.html#track_events', 'kws_nb/metrics.py'),
+                                'kws_nb.metrics.val_operating_point': ('metrics.html#val_operating_point', 'kws_nb/metrics.py'),
                                 'kws_nb.metrics.wilson_interval': ('metrics.html#wilson_interval', 'kws_nb/metrics.py')},
             'kws_nb.model': { 'kws_nb.model.CRNN': ('model.html#crnn', 'kws_nb/model.py'),
                               'kws_nb.model.CRNN.__init__': ('model.html#crnn.__init__', 'kws_nb/model.py'),

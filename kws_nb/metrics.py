@@ -11,7 +11,8 @@ import numpy as np
 __all__ = ['THRESHOLDS', 'fa_fr_curve', 'au_fa_fr', 'roc_auc', 'keyword_share', 'wilson_interval', 'bootstrap_interval',
            'threshold_at_far', 'rates_at_threshold', 'frr_at_far', 'operating_point', 'match_events', 'score_events',
            'at_fa_per_hour', 'EventDetector', 'detect_events', 'stream_point', 'poisson_interval',
-           'threshold_for_fa_per_hour', 'operating_range', 'track_events', 'stream_curve', 'stream_benchmark']
+           'threshold_for_fa_per_hour', 'operating_range', 'track_events', 'stream_curve', 'stream_benchmark',
+           'val_operating_point']
 
 # %% ../nbs/02b_metrics.ipynb #9222973e
 def _probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -297,3 +298,15 @@ def stream_benchmark(tracks: dict[str, tuple[list, list]], targets=(0.1, 0.5, 1.
                                      positive_hours=sum(t["seconds"] for t in pos) / 3600, n_negative=len(neg), n_positive=len(pos),
                                      at={k: _at(curve, thr) for k, thr in chosen.items()}, curve=curve)
     return out
+
+def val_operating_point(neg: list[dict], pos: list[dict], target: float, thresholds=THRESHOLDS, events=track_events,
+                        tolerance_s: float = 1.0) -> dict:
+    "`stream_benchmark(dict(val=(neg, pos)), (target,))`'s validation point, without the curve: thresholds walked down only while within `target`."
+    seconds, best = [tr["seconds"] for tr in neg], None
+    for t in sorted((float(t) for t in thresholds), reverse=True):        # as `threshold_for_fa_per_hour` walks the curve
+        if stream_point([events(tr, t) for tr in neg], seconds, tolerance_s=tolerance_s)["fa_per_hour"] > target: break
+        best = t
+    if best is None: return _at([], None)
+    return _at([dict(threshold=best, **stream_point([events(tr, best) for tr in neg], seconds, [events(tr, best) for tr in pos],
+                                                    [tr["spans"] for tr in pos], [tr["seconds"] for tr in pos], tolerance_s))], best)
+

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from .data import load_audio, stream_log_mel, SAMPLE_RATE
 from .model import TaskConfig, CRNN, is_dynamic_int8
-from .metrics import THRESHOLDS, stream_benchmark, track_events
+from .metrics import THRESHOLDS, stream_benchmark, track_events, val_operating_point
 
 # %% auto #0
 __all__ = ['window_steps', 'stream_window', 'stream_output_times', 'with_log_mel', 'offline_stream_probabilities',
@@ -97,7 +97,7 @@ def stream_selector(neg: list[dict], pos: list[dict], target: float = 0.5, mode:
     events = partial(track_events, smooth_frames=smooth_frames, refractory_s=refractory_s)
     def select(model) -> dict:
         tracks = {"val": (offline_stream_tracks(model, neg, mode, max_window_length), offline_stream_tracks(model, pos, mode, max_window_length))}
-        p = stream_benchmark(tracks, (target,), thresholds, events)["stream_val"]["at"][str(float(target))]
+        p = val_operating_point(*tracks["val"], target, thresholds, events)           # = stream_benchmark's, without the curve
         if not p["reachable"]: return dict(score=2.0, frr=None, threshold=None, fa_per_hour=None)   # worse than missing everything
         return dict(score=p["frr"], frr=p["frr"], threshold=p["threshold"], fa_per_hour=p["fa_per_hour"], false_alarms=p["false_alarms"])
     return select

@@ -35,23 +35,23 @@ def pick_device(device=None) -> torch.device:
 
 # %% ../nbs/03_train.ipynb #2ee7f76d
 @torch.no_grad()
-def predict(model: CRNN, loader, device=None) -> tuple[np.ndarray, np.ndarray, float]:
-    "(keyword probabilities, labels, mean cross-entropy) of `model` over a loader of (waves, labels)."
+def predict(model: CRNN, loader, device=None, features: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+    "(keyword probabilities, labels, mean cross-entropy) of `model` over a loader of (waves, labels), or of (log-mels, labels) with `features`."
     device = pick_device(device) if device is not None else next(model.parameters()).device
     model = model.to(device).eval()
     logmel = LogMel(model.config.sample_rate, model.config.n_mels).to(device)
     probs, labels, loss = [], [], 0.0
     for waves, y in loader:
-        logits = model(logmel(waves.to(device))).double()
+        logits = model(waves.to(device) if features else logmel(waves.to(device))).double()
         loss += F.cross_entropy(logits, y.to(device), reduction="sum").item()
         probs.append(logits.softmax(-1)[:, 1].cpu()); labels.append(y)
     probs, labels = torch.cat(probs).numpy(), torch.cat(labels).numpy()
     return probs, labels, loss / len(labels)
 
-def evaluate(model: CRNN, data, indices=None, device=None, batch_size: int = 256, intervals: bool = False) -> dict:
+def evaluate(model: CRNN, data, indices=None, device=None, batch_size: int = 256, intervals: bool = False, features: bool = False) -> dict:
     "au_fa_fr, ROC-AUC (with bootstrap 95% intervals if `intervals`), keyword share, counts, loss and the probabilities."
     loader = make_loader(data, indices, batch_size=batch_size) if isinstance(data, SpeechCommands) else data
-    probs, labels, loss = predict(model, loader, device)
+    probs, labels, loss = predict(model, loader, device, features)
     both = 0 < labels.sum() < len(labels)
     r = dict(au_fa_fr=au_fa_fr(probs, labels), roc_auc=roc_auc(probs, labels) if both else float("nan"),
              keyword_share=keyword_share(labels), n=int(len(labels)), n_keyword=int(labels.sum()), loss=loss,
@@ -151,7 +151,8 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
         specaug = SpecAugment(config.freq_mask_param, config.time_mask_param, config.n_masks).to(device) if config.augment else None
         melaug = MelAugment(seed=config.seed) if windows is not None and config.mel_augment else None
         class_weight = torch.tensor([config.negative_weight, 1.0], device=device)
-        val_loader = make_loader(val_ds, val_idx, batch_size=256)
+        with torch.no_grad():                                  # the validation clips' log-mels: the same every epoch, made once
+            val_batches = [(logmel(w.to(device)), y) for w, y in make_loader(val_ds, val_idx, batch_size=256)]
         for epoch in range(len(history), config.num_epochs):
             seed_everything(config.seed + epoch)
             for g in opt.param_groups: g["lr"] = epoch_learning_rate(config, epoch)
@@ -185,7 +186,7 @@ def train(config: TaskConfig, train_ds: SpeechCommands, train_idx, val_ds: Speec
                 total += loss.item() * len(labels); n += len(labels)
                 bar.set_postfix(loss=f"{total / n:.4f}", refresh=False)
             seconds, t1 = time.perf_counter() - t0, time.perf_counter()
-            val = evaluate(model, val_loader)
+            val = evaluate(model, val_batches, features=True)
             row = dict(epoch=epoch + 1, train_loss=total / n, val_loss=val["loss"], val_au_fa_fr=val["au_fa_fr"],
                        val_roc_auc=val["roc_auc"], lr=opt.param_groups[0]["lr"], epoch_seconds=seconds, windows=sum(len(b) for b in wins))
             if select is not None: row.update({f"select_{k}": v for k, v in select(model.eval()).items()})
