@@ -292,12 +292,14 @@ class OnnxDetector:
 # %% ../nbs/06a_export.ipynb #1941c275
 def quantize_onnx(src, dst) -> Path:
     "Dynamic int8 (onnxruntime.quantization) of an exported step graph: the products with a constant weight (MatMul) in int8."
-    import onnx
+    import logging, onnx
     from onnxruntime.quantization import quantize_dynamic, QuantType
     dst = Path(dst); dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".tmp")
-    quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                     extra_options={"MatMulConstBOnly": True})
+    logging.disable(logging.WARNING)    # its "consider pre-processing" advice (shape inference for image models) on every call
+    try: quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                          extra_options={"MatMulConstBOnly": True})
+    finally: logging.disable(logging.NOTSET)
     onnx.save(shrink_onnx(onnx.load(str(tmp))), str(tmp)); tmp.replace(dst)
     return dst
 
