@@ -4,7 +4,7 @@
 
 # %% ../nbs/06b_detector.ipynb #80f3b30a
 from __future__ import annotations
-import importlib, importlib.util, json, math, os, sys, tempfile, warnings, zipfile
+import importlib, importlib.util, json, math, sys, tempfile, warnings, zipfile
 from pathlib import Path
 import numpy as np
 import torch

@@ -302,11 +302,12 @@ def stream_benchmark(tracks: dict[str, tuple[list, list]], targets=(0.1, 0.5, 1.
 def val_operating_point(neg: list[dict], pos: list[dict], target: float, thresholds=THRESHOLDS, events=track_events,
                         tolerance_s: float = 1.0) -> dict:
     "`stream_benchmark(dict(val=(neg, pos)), (target,))`'s validation point, without the curve: thresholds walked down only while within `target`."
-    seconds, best = [tr["seconds"] for tr in neg], None
+    seconds, best, best_events = [tr["seconds"] for tr in neg], None, None
     for t in sorted((float(t) for t in thresholds), reverse=True):        # as `threshold_for_fa_per_hour` walks the curve
-        if stream_point([events(tr, t) for tr in neg], seconds, tolerance_s=tolerance_s)["fa_per_hour"] > target: break
-        best = t
+        neg_events = [events(tr, t) for tr in neg]
+        if stream_point(neg_events, seconds, tolerance_s=tolerance_s)["fa_per_hour"] > target: break
+        best, best_events = t, neg_events
     if best is None: return _at([], None)
-    return _at([dict(threshold=best, **stream_point([events(tr, best) for tr in neg], seconds, [events(tr, best) for tr in pos],
+    return _at([dict(threshold=best, **stream_point(best_events, seconds, [events(tr, best) for tr in pos],
                                                     [tr["spans"] for tr in pos], [tr["seconds"] for tr in pos], tolerance_s))], best)
 
