@@ -212,7 +212,7 @@ def ship_cascade(artifacts, dest=None, shared_data=None, out=None) -> dict:
     card["cascade"] = dict(listener="listener", teacher="float", listen_mode=m["listen_mode"], listen_fa_per_hour=m["listen_fa_per_hour"],
                            listen_threshold=m["listen_threshold"], wake_s=m["wake_s"], smooth_frames=m["choice"]["smooth_frames"],
                            refractory_s=m["choice"]["refractory_s"], chosen_on="validation streams", bar=m["bar"], within_bar=m["within_bar"],
-                           student_choice=m["student"].get("why"), awake_share_test=m.get("awake_share_test"),
+                           student_choice=m["student"].get("why"), awake_share_test=m["awake_share_test"],
                            macs_per_second={k: m["costs"][k]["total_macs_per_second"] for k in ("cascade", "teacher", "student")},
                            fa_per_hour_targets=operating_points(m["results"]["cascade"]))
     (dest / "card.json").write_text(json.dumps(card, indent=1))          # the real clips are scored by the shipped files, as a user loads them
