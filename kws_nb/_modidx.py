@@ -308,6 +308,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'kws_nb.report.results_section': ('report.html#results_section', 'kws_nb/report.py'),
                                'kws_nb.report.update_readme': ('report.html#update_readme', 'kws_nb/report.py')},
             'kws_nb.stateful': { 'kws_nb.stateful.draw_sequences': ('stateful.html#draw_sequences', 'kws_nb/stateful.py'),
+                                 'kws_nb.stateful.read_stateful': ('stateful.html#read_stateful', 'kws_nb/stateful.py'),
                                  'kws_nb.stateful.sequence_labels': ('stateful.html#sequence_labels', 'kws_nb/stateful.py'),
                                  'kws_nb.stateful.sequence_loss': ('stateful.html#sequence_loss', 'kws_nb/stateful.py'),
                                  'kws_nb.stateful.stateful_logits': ('stateful.html#stateful_logits', 'kws_nb/stateful.py'),

@@ -13,6 +13,7 @@ from torch import nn
 from .profiling import attention_context_macs, footprint, front_end_macs, interleaved_latency, macs, step_latency, streaming_macs
 from .model import load_checkpoint, file_sha256
 from .quant import add_ratios, best_compressed, best_compressed_on_streams, find_checkpoints, latency_key, load_quantized
+from .stateful import STATEFUL_SETTINGS, read_stateful
 from .streaming import StreamingCRNN
 from .stream_scores import stream_window
 from .metrics import operating_range
@@ -92,13 +93,14 @@ def _check_quality(q: dict, sha256: str, source: Path, setting: str):
                          f"disk ({sha256[:12]}...): the quality figures are stale; re-run 06_quantization")
 
 def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_window_length: int | None = None) -> list[dict]:
-    "One record per model and precision, plus the baseline's two streaming modes: cost measured now, quality read from 06 and 04a."
+    "One record per model and precision, the baseline's two streaming modes and the stateful-trained one: cost measured now, quality read from 06, 04a, 06d."
     artifacts = Path(artifacts)
     quality, qpath = read_quality(artifacts), artifacts / "quantization" / "metrics.json"
     hashes = {name: file_sha256(p) for name, p in find_checkpoints(artifacts).items()}
     detection = read_chapter_metrics(artifacts, "detection", hashes["baseline"])
     models = load_models(artifacts)
     W = stream_window(models["baseline", "float"], (detection or {}).get("max_window_length") if max_window_length is None else max_window_length)
+    trained = read_stateful(artifacts, hashes["baseline"])           # the stateful-trained baseline (06d), when that chapter ran
     records = []
     for (name, precision), m in models.items():
         r = dict(name=name, precision=precision, mode="clip", arch=_arch(m.config), **footprint(m))
@@ -112,6 +114,7 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
     timings = interleaved_latency(models, repeats=latency_repeats, min_run_time=min_run_time)
     streamers = {(*k, "stateful"): StreamingCRNN(m, max_window_length) for k, m in models.items()}   # each its own 1-s window unless given
     streamers["baseline", "float", "windowed"] = StreamingCRNN(models["baseline", "float"], W, "windowed")
+    for precision, m in (trained[1] if trained else {}).items(): streamers["stateful-trained", precision, "stateful"] = StreamingCRNN(m)
     rounds = {k: [] for k in streamers}
     for _ in range(latency_repeats):
         for k, s in streamers.items(): rounds[k].append(step_latency(s, min_run_time=min_run_time))
@@ -127,6 +130,12 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
         records.append(dict(rec, mode=mode, macs=net, macs_front_end=fe, macs_total=net + fe, max_window_length=W,
                             latency=[], step_latency=step, decision_s=step["median_s"], val_au_fa_fr=None, val_roc_auc=None, test=None,
                             real={}, **stream_results(detection, mode)))
+    for precision, m in (trained[1] if trained else {}).items():
+        step, net, fe = steps["stateful-trained", precision, "stateful"], streaming_macs(m, stream_window(m)), front_end_macs(m.config.stride[1])
+        records.append(dict(name="stateful-trained", precision=precision, mode="stateful", arch=_arch(m.config), **footprint(m),
+                            max_window_length=stream_window(m), latency=[], step_latency=step, decision_s=step["median_s"], val_au_fa_fr=None,
+                            val_roc_auc=None, test=None, real={}, **{k: v for k, v in trained[0]["settings"][STATEFUL_SETTINGS[precision]].items() if k in STREAM_KEYS}))
+        records[-1].update(macs=net, macs_front_end=fe, macs_total=net + fe)
     if peer := read_peer(artifacts): records.append(peer)
     return add_ratios(records, baseline_record(records))
 
