@@ -287,6 +287,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'kws_nb.quant.best_compressed_on_streams': ( 'quantization.html#best_compressed_on_streams',
                                                                            'kws_nb/quant.py'),
                               'kws_nb.quant.find_checkpoints': ('quantization.html#find_checkpoints', 'kws_nb/quant.py'),
+                              'kws_nb.quant.int8_checkpoint': ('quantization.html#int8_checkpoint', 'kws_nb/quant.py'),
                               'kws_nb.quant.latency_key': ('quantization.html#latency_key', 'kws_nb/quant.py'),
                               'kws_nb.quant.load_quantized': ('quantization.html#load_quantized', 'kws_nb/quant.py'),
                               'kws_nb.quant.load_quantized_state_dict': ('quantization.html#load_quantized_state_dict', 'kws_nb/quant.py'),

@@ -15,7 +15,7 @@ from .metrics import stream_benchmark, track_events, threshold_for_fa_per_hour, 
 from .profiling import streaming_macs, front_end_macs
 from .stream_scores import stream_window, stream_output_times
 from .streaming import StreamingCRNN, as_audio_chunk
-from .quant import find_checkpoints, load_quantized
+from .quant import find_checkpoints, int8_checkpoint, load_quantized
 from .cli import console_script
 from .data import SpeechCommands, resolve_shared_data, REAL_SETS
 from .export import save_compact, load_compact, clip_scores, clip_quality
@@ -133,7 +133,7 @@ def read_cascade_metrics(artifacts, baseline_sha256: str) -> dict | None:
 def load_listener(artifacts, name: str, precision: str) -> nn.Module:
     "A run's student `name` as the cascade listens with it: its float checkpoint, or its int8 one from the quantization chapter."
     art = Path(artifacts)
-    if precision == "int8": return load_quantized(art / "quantization" / name / "checkpoint_int8.pt")[0]
+    if precision == "int8": return load_quantized(int8_checkpoint(art, name))[0]
     return load_checkpoint(find_checkpoints(art)[name])[0]
 
 def shipped_cascade(folder=None) -> tuple[StreamingCascade, dict]:

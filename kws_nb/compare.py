@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from .profiling import attention_context_macs, footprint, front_end_macs, interleaved_latency, macs, step_latency, streaming_macs
 from .model import load_checkpoint, file_sha256
-from .quant import add_ratios, best_compressed, best_compressed_on_streams, find_checkpoints, latency_key, load_quantized
+from .quant import add_ratios, best_compressed, best_compressed_on_streams, find_checkpoints, int8_checkpoint, latency_key, load_quantized
 from .stateful import STATEFUL_SETTINGS, read_stateful
 from .streaming import StreamingCRNN
 from .stream_scores import stream_window
@@ -42,7 +42,7 @@ def load_models(artifacts) -> dict[tuple[str, str], nn.Module]:
     models = {}
     for name, path in find_checkpoints(artifacts).items():
         models[name, "float"] = load_checkpoint(path)[0]
-        q = Path(artifacts) / "quantization" / name / "checkpoint_int8.pt"
+        q = int8_checkpoint(artifacts, name)
         if q.exists(): models[name, "int8"] = load_quantized(q)[0]
         else: print(f"{q} not found: no int8 {name} (run the quantization chapter, 06_quantization)")
     return models

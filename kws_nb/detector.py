@@ -173,7 +173,7 @@ def stream_operating_points(artifacts, name: str, precision: str) -> dict | None
 def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: bool = False) -> dict:
     "Copy a run's baseline (float) and best compressed model (int8) into `dest` as compact files, with `card.json` and `MODEL_CARD.md`."
     import datetime
-    from kws_nb.quant import load_quantized, quantize
+    from kws_nb.quant import int8_checkpoint, load_quantized, quantize
     out = sys.stdout if out is None else out
     art, dest = Path(artifacts), Path(dest) if dest else pretrained_dir()
     old = json.loads((dest / "card.json").read_text()) if (dest / "card.json").is_file() else None
@@ -184,7 +184,7 @@ def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: 
     for p in (base_ck, base_metrics):
         if not p.is_file(): raise FileNotFoundError(f"{p} not found: run the pipeline into {art} first (kws-pipeline --out {art})")
     name, why = best_compressed_name(art)
-    src = art / "quantization" / name / "checkpoint_int8.pt"
+    src = int8_checkpoint(art, name)
     compressed = load_quantized(src)[0] if src.is_file() else quantize(load_checkpoint(student_checkpoint(art, name))[0])
     base = load_checkpoint(base_ck)[0]
     dest.mkdir(parents=True, exist_ok=True)

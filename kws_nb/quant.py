@@ -18,7 +18,7 @@ from .train import evaluate, evaluate_real
 # %% auto #0
 __all__ = ['quantize', 'quantized_state_dict', 'load_quantized_state_dict', 'save_quantized', 'load_quantized', 'measure',
            'latency_key', 'ratio', 'add_ratios', 'best_compressed', 'stream_frr', 'best_compressed_on_streams',
-           'find_checkpoints']
+           'find_checkpoints', 'int8_checkpoint']
 
 # %% ../nbs/06_quantization.ipynb #08132e84
 def quantize(model: nn.Module, dtype: torch.dtype = torch.qint8) -> nn.Module:
@@ -170,3 +170,7 @@ def find_checkpoints(artifacts) -> dict[str, Path]:
         if p.parent.name in found: raise ValueError(f"{p}: a student may not be called {p.parent.name!r}")
         found[p.parent.name] = p
     return found
+
+def int8_checkpoint(artifacts, name: str) -> Path:
+    "Where this chapter writes, and every later one reads, the int8 checkpoint of the run's model `name`."
+    return Path(artifacts) / "quantization" / name / "checkpoint_int8.pt"
