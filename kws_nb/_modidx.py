@@ -477,5 +477,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'kws_nb.windows.WindowBank.label': ('windows.html#windowbank.label', 'kws_nb/windows.py'),
                                 'kws_nb.windows.WindowBank.negatives': ('windows.html#windowbank.negatives', 'kws_nb/windows.py'),
                                 'kws_nb.windows.WindowBank.positives': ('windows.html#windowbank.positives', 'kws_nb/windows.py'),
+                                'kws_nb.windows.end_frame': ('windows.html#end_frame', 'kws_nb/windows.py'),
                                 'kws_nb.windows.window_label': ('windows.html#window_label', 'kws_nb/windows.py'),
                                 'kws_nb.windows.window_times': ('windows.html#window_times', 'kws_nb/windows.py')}}}

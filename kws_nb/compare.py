@@ -132,10 +132,10 @@ def collect(artifacts, min_run_time: float = 0.5, latency_repeats: int = 3, max_
                             real={}, **stream_results(detection, mode)))
     for precision, m in (trained[1] if trained else {}).items():
         step, net, fe = steps["stateful-trained", precision, "stateful"], streaming_macs(m, stream_window(m)), front_end_macs(m.config.stride[1])
-        records.append(dict(name="stateful-trained", precision=precision, mode="stateful", arch=_arch(m.config), **footprint(m),
+        cost = dict(footprint(m), macs=net, macs_front_end=fe, macs_total=net + fe)      # per 80-ms step, as the baseline's modes
+        records.append(dict(name="stateful-trained", precision=precision, mode="stateful", arch=_arch(m.config), **cost,
                             max_window_length=stream_window(m), latency=[], step_latency=step, decision_s=step["median_s"], val_au_fa_fr=None,
                             val_roc_auc=None, test=None, real={}, **{k: v for k, v in trained[0]["settings"][STATEFUL_SETTINGS[precision]].items() if k in STREAM_KEYS}))
-        records[-1].update(macs=net, macs_front_end=fe, macs_total=net + fe)
     if peer := read_peer(artifacts): records.append(peer)
     return add_ratios(records, baseline_record(records))
 

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from .data import SAMPLE_RATE, file_sha256
+from .data import file_sha256
 from .model import CRNN, load_checkpoint
 from .quant import load_quantized
-from .windows import WindowBank, MelAugment, window_times, HOP_LENGTH, N_FFT
+from .windows import WindowBank, MelAugment, window_times, window_label, end_frame
 from .stream_scores import stream_window
 
 # %% auto #0
@@ -36,13 +36,7 @@ def sequence_labels(spans, first_frame: int, n_steps: int, stride: int = 8, wind
     "Labels (n_steps,) of a sequence's decisions: 1 keyword just ended, 0 none inside, -1 unused (burn-in, ambiguous, late)."
     labels = np.full(n_steps, -1, dtype=np.int64)
     for j in range(max(burn_in, window - 1), n_steps):
-        start, end = window_times(first_frame + stride * (j - window + 1))
-        label = 0
-        for s, e in spans:
-            inside = max(0.0, min(e, end) - max(s, start)) / max(e - s, 1e-9) + 1e-9
-            if inside >= positive and start <= e <= end: label = 1 if end - e <= late_s else -1; break
-            if inside >= negative: label = -1
-        labels[j] = label
+        labels[j] = window_label(*window_times(first_frame + stride * (j - window + 1)), spans, positive, negative, late_s)
     return labels
 
 # %% ../nbs/06d_stateful.ipynb #ad1c125c
@@ -59,8 +53,7 @@ def draw_sequences(bank: WindowBank, n: int, rng: random.Random, n_steps: int, s
         r, j = rng.random(), rng.randrange(first, n_steps)
         if r < positive_share and bank.keywords:
             i, e = bank.keywords[rng.randrange(len(bank.keywords))]
-            last = int(round(((e + rng.uniform(0, late_s)) * SAMPLE_RATE - N_FFT // 2) / HOP_LENGTH))   # decision j's last frame
-            f0 = last - (kernel - 1) - stride * j
+            f0 = end_frame(e + rng.uniform(0, late_s)) - (kernel - 1) - stride * j      # decision j's last frame just after e
         elif r < positive_share + (1 - positive_share) * hard_share and len(hard):
             i, a = hard[rng.randrange(len(hard))]
             f0 = a - stride * (j - window + 1)                                   # decision j reads the hard window
@@ -87,13 +80,14 @@ def train_stateful(model: CRNN, bank: WindowBank, select, epochs: int = 15, batc
     "Fine-tune a copy of `model` on stateful sequences of `bank`; returns (the epoch `select` scores lowest, history)."
     from tqdm.auto import tqdm
     c, W = model.config, stream_window(model, max_window_length)
-    k, s = c.kernel_size[1], c.stride[1]
-    frames = k + s * (n_steps - 1)
+    kernel, stride = c.kernel_size[1], c.stride[1]
+    frames = kernel + stride * (n_steps - 1)
+    scored = lambda m: {f"select_{k}": v for k, v in select(m.eval()).items()}
     model = copy.deepcopy(model).cpu()
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=c.weight_decay)
     aug = MelAugment(seed=seed) if c.mel_augment else None
-    row = dict(epoch=0, **{f"select_{k}": v for k, v in select(model.eval()).items()})
+    row = dict(epoch=0, **scored(model))
     history, best, best_state = [row], row, copy.deepcopy(model.state_dict())
     for epoch in range(1, epochs + 1):
         rng, t0 = random.Random(seed * 1000 + epoch), time.perf_counter()
@@ -101,9 +95,9 @@ def train_stateful(model: CRNN, bank: WindowBank, select, epochs: int = 15, batc
         if aug is not None: aug.generator.manual_seed(seed + epoch)
         model.train(); total, n_pos = 0.0, 0
         for _ in tqdm(range(batches), desc=f"stateful epoch {epoch}/{epochs}", disable=not progress, mininterval=2):
-            seqs = draw_sequences(bank, batch_size, rng, n_steps, s, k, W, burn_in, hard, positive_share, hard_share, late_s)
+            seqs = draw_sequences(bank, batch_size, rng, n_steps, stride, kernel, W, burn_in, hard, positive_share, hard_share, late_s)
             x = torch.stack([bank.mels[i][:, f:f + frames] for i, f in seqs]).float()
-            y = torch.from_numpy(np.stack([sequence_labels(bank.spans[i], f, n_steps, s, W, burn_in, late_s) for i, f in seqs]))
+            y = torch.from_numpy(np.stack([sequence_labels(bank.spans[i], f, n_steps, stride, W, burn_in, late_s) for i, f in seqs]))
             if aug is not None: x = aug(x)
             loss = sequence_loss(stateful_logits(model, x, W), y, negative_weight)
             opt.zero_grad(set_to_none=True); loss.backward()
@@ -111,7 +105,7 @@ def train_stateful(model: CRNN, bank: WindowBank, select, epochs: int = 15, batc
             total += loss.item(); n_pos += int((y == 1).sum())
         seconds = time.perf_counter() - t0
         row = dict(epoch=epoch, train_loss=total / batches, positive_decisions=n_pos, epoch_seconds=seconds,
-                   **{f"select_{k}": v for k, v in select(model.eval()).items()})
+                   **scored(model))
         history.append(row)
         if row["select_score"] < best["select_score"]: best, best_state = row, copy.deepcopy(model.state_dict())
         if progress:

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, resolve_shared_data, REAL_SETS, SAMPLE_RATE
+from .data import SpeechCommands, LogMel, SpecAugment, WaveAugment, make_loader, resolve_shared_data, REAL_SETS
 from .model import TaskConfig, CRNN, save_checkpoint, load_checkpoint, file_sha256
 from .metrics import au_fa_fr, roc_auc, keyword_share, threshold_at_far, operating_point, bootstrap_interval
-from .windows import WindowBank, MelAugment, SEEN_FRAMES, HOP_LENGTH, N_FFT
+from .windows import WindowBank, MelAugment, SEEN_FRAMES, end_frame
 from .metrics import detect_events
 from .stream_scores import with_log_mel, offline_stream_probabilities, stream_selector
 
@@ -72,7 +72,7 @@ def mine_hard_negatives(model: CRNN, bank: WindowBank, threshold: float = 0.5, m
                                                                 mels=[m.float() for m in bank.mels[k:k + batch]])):
             i = k + j
             for time_s, prob in detect_events(p, t, threshold, smooth_frames, refractory_s):
-                a = int(round((time_s * SAMPLE_RATE - N_FFT // 2) / HOP_LENGTH)) - SEEN_FRAMES + 1   # the window ending there
+                a = end_frame(time_s) - SEEN_FRAMES + 1   # the window ending there
                 if bank.label(i, a) == 0: found.append((prob, i, a))
     found.sort(reverse=True)
     added = bank.add_hard([(i, a) for _, i, a in found[:max_new]])

@@ -12,7 +12,8 @@ from torch import Tensor, nn
 from .data import load_audio, stream_log_mel, SAMPLE_RATE
 
 # %% auto #0
-__all__ = ['WINDOW_FRAMES', 'SEEN_FRAMES', 'HOP_LENGTH', 'N_FFT', 'window_times', 'window_label', 'WindowBank', 'MelAugment']
+__all__ = ['WINDOW_FRAMES', 'SEEN_FRAMES', 'HOP_LENGTH', 'N_FFT', 'window_times', 'end_frame', 'window_label', 'WindowBank',
+           'MelAugment']
 
 # %% ../nbs/01b_windows.ipynb #8d3ae0d1
 WINDOW_FRAMES = 101      # frames of a window: a training clip's shape
@@ -23,12 +24,16 @@ def window_times(start_frame: int, frames: int = SEEN_FRAMES) -> tuple[float, fl
     "(start s, end s) of the audio behind log-mel frames start_frame .. start_frame + frames - 1 (centred frames)."
     return ((HOP_LENGTH * start_frame - N_FFT // 2) / SAMPLE_RATE, (HOP_LENGTH * (start_frame + frames - 1) + N_FFT // 2) / SAMPLE_RATE)
 
-def window_label(start: float, end: float, spans, positive: float = 0.8, negative: float = 0.5) -> int:
-    "1: a keyword >= `positive` inside and ending inside; 0: every keyword < `negative` inside; -1: ambiguous (unused)."
+def end_frame(time_s: float) -> int:
+    "The log-mel frame whose audio ends nearest `time_s` (the last frame of a window ending there; `window_times`' end, inverted)."
+    return int(round((time_s * SAMPLE_RATE - N_FFT // 2) / HOP_LENGTH))
+
+def window_label(start: float, end: float, spans, positive: float = 0.8, negative: float = 0.5, late_s: float | None = None) -> int:
+    "1: a keyword >= `positive` inside and ending inside (with `late_s`: at most that long before `end`, else -1); 0: every keyword < `negative` inside; -1: ambiguous (unused)."
     label = 0
     for s, e in spans:
         inside = max(0.0, min(e, end) - max(s, start)) / max(e - s, 1e-9) + 1e-9      # (shares at the rule's edges count in)
-        if inside >= positive and start <= e <= end: return 1
+        if inside >= positive and start <= e <= end: return 1 if late_s is None or end - e <= late_s else -1
         if inside >= negative: label = -1
     return label
 
@@ -59,7 +64,7 @@ class WindowBank:
         while len(out) < n and tries < 20 * n + 100:
             i, e = self.keywords[rng.randrange(len(self.keywords))]; tries += 1
             end = e + rng.uniform(*end_offset_s)
-            a = int(round((end * SAMPLE_RATE - N_FFT // 2) / HOP_LENGTH)) - SEEN_FRAMES + 1
+            a = end_frame(end) - SEEN_FRAMES + 1
             if 0 <= a and a + WINDOW_FRAMES <= self.frames[i] and self.label(i, a) == 1: out.append((i, a))
         return out
 
