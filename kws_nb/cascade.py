@@ -25,7 +25,7 @@ from .detector import (run_stream, print_summary, pretrained_dir, pretrained_fil
 # %% auto #0
 __all__ = ['awake_steps', 'steps_run', 'cascade_track', 'cascade_events', 'StreamingCascade', 'read_cascade_metrics',
            'load_listener', 'shipped_cascade', 'load_cascade', 'kws_cascade', 'cascade_real_clips', 'ship_cascade',
-           'kws_refresh_pretrained', 'mac_rate', 'cascade_mac_rate', 'choose_listening']
+           'mac_rate', 'cascade_mac_rate', 'choose_listening']
 
 # %% ../nbs/06c_cascade.ipynb #a70be536
 def awake_steps(teacher_times, student_times, student_averaged, listen_threshold: float, wake_s: float) -> np.ndarray:
@@ -223,20 +223,6 @@ def ship_cascade(artifacts, dest=None, shared_data=None, out=None) -> dict:
     print(f"kws-refresh-pretrained: shipped the cascade: {p.name} ({p.stat().st_size:,} B, {name} {precision}) listens, "
           f"{card['files']['float']['file']} confirms", file=out)
     return card
-
-@console_script
-def kws_refresh_pretrained(artifacts: str = "artifacts",  # a pipeline run's artifacts folder (baseline, students, quantization, cascade)
-                           dest: str = None,  # where to write (default: the package's kws_nb/pretrained)
-                           shared_data: str = None,  # real evaluation clips for the card (default: $KWS_NB_SHARED_DATA, else none)
-                           force: bool = False):  # replace a detector already there (its card's files are removed)
-    "Replace the shipped pretrained detector by a run's baseline (float), best compressed model (int8) and cascade, with their model card."
-    art = Path(artifacts)
-    if not art.is_dir(): raise FileNotFoundError(f"artifacts folder {artifacts} not found")
-    shared, base = shared_data or os.environ.get("KWS_NB_SHARED_DATA"), art / "baseline" / "checkpoint.pt"
-    has_cascade = base.is_file() and read_cascade_metrics(art, file_sha256(base)) is not None   # a stale one: refused before anything is replaced
-    refresh_pretrained(art, dest, shared, force=force)
-    if has_cascade: ship_cascade(art, dest, shared)
-    else: print(f"kws-refresh-pretrained: {art} has no cascade (no cascade/metrics.json: 06c_cascade has not run); shipped without one")
 
 # %% ../nbs/06c_cascade.ipynb #d29c2aa6
 def mac_rate(model: nn.Module, mode: str, max_window_length: int | None = None) -> dict:

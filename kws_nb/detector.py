@@ -240,7 +240,8 @@ def model_card_markdown(card: dict) -> str:
     for f in card["files"].values():
         real = "; ".join(f"{k}: {fmt(v)}" for k, v in (f["real"] or {}).items()) or "not measured"
         lines.append(f"| {f['file']} | {f['name']} | {f['precision']} | {f['bytes']:,} | `{f['sha256'][:16]}...` | {real} |")
-    lines += ["", f"Default: {card['files'][card['default']]['file']} (best compressed: {card['compressed_choice']}).", ""]
+    why = card.get("default_choice") or f"best compressed: {card['compressed_choice']}"
+    lines += ["", f"Default: {card['files'][card['default']]['file']} ({why}).", ""]
     for f in card["files"].values():
         st = f.get("streams")
         if not st: lines += [f"{f['file']}: no stream operating points in this run.", ""]; continue

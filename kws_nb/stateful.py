@@ -4,7 +4,7 @@
 
 # %% ../nbs/06d_stateful.ipynb #996ede28
 from __future__ import annotations
-import copy, json, random, time
+import copy, json, os, random, sys, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,10 +15,14 @@ from .model import CRNN, load_checkpoint
 from .quant import load_quantized
 from .windows import WindowBank, MelAugment, window_times, window_label, end_frame
 from .stream_scores import stream_window
+from .cli import console_script
+from .export import save_compact, load_compact
+from .detector import pretrained_dir, refresh_pretrained, real_clip_numbers, operating_points, model_card_markdown
+from .cascade import read_cascade_metrics, ship_cascade
 
 # %% auto #0
-__all__ = ['STATEFUL_SETTINGS', 'stateful_logits', 'sequence_labels', 'draw_sequences', 'sequence_loss', 'train_stateful',
-           'read_stateful']
+__all__ = ['STATEFUL_SETTINGS', 'STATEFUL_FILE', 'stateful_logits', 'sequence_labels', 'draw_sequences', 'sequence_loss',
+           'train_stateful', 'read_stateful', 'ship_stateful', 'kws_refresh_pretrained']
 
 # %% ../nbs/06d_stateful.ipynb #e9a3a4fe
 def stateful_logits(model: CRNN, mel: Tensor, max_window_length: int | None = None) -> Tensor:
@@ -130,3 +134,54 @@ def read_stateful(artifacts, baseline_sha256: str) -> tuple[dict, dict[str, nn.M
         if not (folder / name).exists() or file_sha256(folder / name) != m.get(key):
             raise ValueError(f"{folder / name} is missing or not the file {path} measured: re-run 06d_stateful")
     return m, {"float": load_checkpoint(folder / "checkpoint.pt")[0].eval(), "int8": load_quantized(folder / "checkpoint_int8.pt")[0]}
+
+# %% ../nbs/06d_stateful.ipynb #ab1abb6b
+STATEFUL_FILE = "stateful-trained_int8.kws"
+
+def ship_stateful(artifacts, dest=None, shared_data=None, out=None) -> dict:
+    "Add a run's stateful-trained int8 model to the detector `refresh_pretrained` shipped in `dest`; the default when within the bar."
+    out = sys.stdout if out is None else out
+    art, dest = Path(artifacts), Path(dest) if dest else pretrained_dir()
+    card = json.loads((dest / "card.json").read_text())
+    got = read_stateful(art, card["baseline_checkpoint_sha256"])              # fine-tuned from the baseline the card ships
+    if got is None: raise FileNotFoundError(f"{art / 'stateful' / 'metrics.json'} not found: run the 06d_stateful chapter on {art}")
+    m, models = got
+    r = m["settings"][STATEFUL_SETTINGS["int8"]]
+    val = r["stream_val"]["at"].get("0.5") or {}
+    frr, bar = val.get("frr") if val.get("reachable") else None, m.get("bar")
+    if frr is None or bar is None or frr > bar:
+        print(f"kws-refresh-pretrained: not shipping the stateful-trained int8 model: validation FRR at 0.5 FA/h {frr} is not "
+              f"within the compression bar {bar}; the default stays {card['files'][card['default']]['file']}", file=out)
+        return card
+    p = save_compact(dest / STATEFUL_FILE, models["int8"])
+    card["files"]["stateful"] = dict(file=p.name, name="stateful-trained", precision="int8", bytes=p.stat().st_size, sha256=file_sha256(p),
+                                     real=real_clip_numbers(load_compact(p)[0], shared_data),
+                                     streams=dict(mode="stateful", smooth_frames=m["choice"]["smooth_frames"], refractory_s=m["choice"]["refractory_s"],
+                                                  chosen_on="validation streams", fa_per_hour_targets=operating_points(r)))
+    ratio = m["settings"]["baseline windowed"]["macs"] / r["macs"]
+    card["default"] = "stateful"
+    card["default_choice"] = (f"the stateful-trained int8 model, fine-tuned for the stateful streaming kws-stream runs by default (the ONNX "
+                              f"graph's only mode): validation FRR at 0.5 FA/h {frr:.3f}, within the compression bar {bar:.3f}, at "
+                              f"{ratio:.1f}x fewer network MACs a decision than the float baseline's windowed streaming")
+    (dest / "card.json").write_text(json.dumps(card, indent=1))
+    (dest / "MODEL_CARD.md").write_text(model_card_markdown(card))
+    print(f"kws-refresh-pretrained: shipped {p.name} ({p.stat().st_size:,} B) as the default: {card['default_choice']}", file=out)
+    return card
+
+@console_script
+def kws_refresh_pretrained(artifacts: str = "artifacts",  # a pipeline run's artifacts folder (baseline, students, quantization, stateful, cascade)
+                           dest: str = None,  # where to write (default: the package's kws_nb/pretrained)
+                           shared_data: str = None,  # real evaluation clips for the card (default: $KWS_NB_SHARED_DATA, else none)
+                           force: bool = False):  # replace a detector already there (its card's files are removed)
+    "Replace the shipped pretrained detector by a run's baseline (float), best compressed (int8), stateful-trained (int8) models and cascade."
+    art = Path(artifacts)
+    if not art.is_dir(): raise FileNotFoundError(f"artifacts folder {artifacts} not found")
+    shared, base = shared_data or os.environ.get("KWS_NB_SHARED_DATA"), art / "baseline" / "checkpoint.pt"
+    sha = file_sha256(base) if base.is_file() else None
+    # stale chapter outputs are refused here, before anything shipped is replaced
+    has_stateful, has_cascade = sha is not None and read_stateful(art, sha) is not None, sha is not None and read_cascade_metrics(art, sha) is not None
+    refresh_pretrained(art, dest, shared, force=force)
+    if has_stateful: ship_stateful(art, dest, shared)
+    else: print(f"kws-refresh-pretrained: {art} has no stateful-trained model (no stateful/metrics.json: 06d_stateful has not run); shipped without one")
+    if has_cascade: ship_cascade(art, dest, shared)
+    else: print(f"kws-refresh-pretrained: {art} has no cascade (no cascade/metrics.json: 06c_cascade has not run); shipped without one")

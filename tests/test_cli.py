@@ -11,7 +11,7 @@ from kws_nb.testing import sharpened_crnn, bursty_noise
 from conftest import deliverable_sigint
 
 SCRIPTS = {"kws-pipeline": "kws_nb.pipeline:kws_pipeline", "kws-synth": "kws_nb.synth:kws_synth", "kws-stream": "kws_nb.detector:kws_stream",
-           "kws-report": "kws_nb.report:kws_report", "kws-refresh-pretrained": "kws_nb.cascade:kws_refresh_pretrained",
+           "kws-report": "kws_nb.report:kws_report", "kws-refresh-pretrained": "kws_nb.stateful:kws_refresh_pretrained",
            "kws-cascade": "kws_nb.cascade:kws_cascade"}
 
 

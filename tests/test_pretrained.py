@@ -119,7 +119,7 @@ def artifacts(tmp_path_factory):
 
 
 def refresh(*args, env=None):
-    code = "from kws_nb.cascade import kws_refresh_pretrained; kws_refresh_pretrained()"
+    code = "from kws_nb.stateful import kws_refresh_pretrained; kws_refresh_pretrained()"
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=600, env=env)
 
 
@@ -129,6 +129,7 @@ def test_refresh_writes_refuses_and_loads(artifacts, tmp_path, shared_data):
     r = refresh("--artifacts", artifacts, "--dest", dest, "--shared-data", shared_data, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "default tiny_int8.kws (verdict.best.name of" in r.stdout, r.stdout
+    assert "has no stateful-trained model" in r.stdout, r.stdout          # 06d did not run: the compressed file stays the default
     assert sorted(p.name for p in dest.iterdir()) == ["MODEL_CARD.md", "baseline_float.kws", "card.json", "mid_float.kws", "tiny_int8.kws"]
     card = json.loads((dest / "card.json").read_text())
     assert {k: (f["name"], f["precision"]) for k, f in card["files"].items()} == {"float": ("baseline", "float"), "compressed": ("tiny", "int8"),
