@@ -297,6 +297,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'kws_nb.quant.save_quantized': ('quantization.html#save_quantized', 'kws_nb/quant.py'),
                               'kws_nb.quant.stream_frr': ('quantization.html#stream_frr', 'kws_nb/quant.py')},
             'kws_nb.report': { 'kws_nb.report._ci': ('report.html#_ci', 'kws_nb/report.py'),
+                               'kws_nb.report._default_tables': ('report.html#_default_tables', 'kws_nb/report.py'),
                                'kws_nb.report._detector_tables': ('report.html#_detector_tables', 'kws_nb/report.py'),
                                'kws_nb.report._export_tables': ('report.html#_export_tables', 'kws_nb/report.py'),
                                'kws_nb.report._frr': ('report.html#_frr', 'kws_nb/report.py'),

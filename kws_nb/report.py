@@ -94,6 +94,7 @@ def results_section(artifacts) -> str:
     out += ["", to_markdown(cmp["records"])]
     out += _detector_tables(det, _read(a / "cascade" / "metrics.json"))
     out += _export_tables(_read(a / "export" / "metrics.json"))
+    out += _default_tables(_read(a / "stateful" / "metrics.json"))
     return "\n".join(out)
 
 def _listening(cas: dict) -> str:
@@ -172,6 +173,22 @@ def _export_tables(exp: dict | None) -> list[str]:
                 f"run (the fastest of {lat.get('rounds')} interleaved rounds, each a median; speed-up over the float baseline in torch eager):", "",
                 "| model | runtime | µs per step | speed-up |", "|---|---|--:|--:|"]
         out += [f"| {r['model']} ({r['name']}) | {r['runtime']} | {r['step_us']:.0f} | {r['speedup']:.2f}x |" for r in lat["rows"]]
+    return out
+
+def _default_tables(st: dict | None) -> list[str]:
+    "What the shipped default (the stateful-trained int8 model) weighs and how fast it steps (the 06d chapter's tables), as markdown lines."
+    cost = (st or {}).get("default_cost")
+    if not cost: return []
+    out = ["", "**The shipped default's files** (`06d_stateful`: the stateful-trained model, the default `kws-refresh-pretrained` ships "
+           "when it is within the bar): bytes of each file, and the float baseline's file over the int8 one in the same format:", "",
+           "| format | baseline float | stateful-trained float | stateful-trained int8 | ratio |", "|---|--:|--:|--:|--:|"]
+    out += [f"| {r['format']} | {r['baseline_float']:,} | {r['stateful_trained_float']:,} | {r['stateful_trained_int8']:,} | {r['ratio']:.1f}x |"
+            for r in cost["files"]]
+    out += ["", f"**Its step**, front end included, 1 thread, measured side by side in one run (the fastest of {cost['latency_rounds']} "
+            "interleaved rounds, each a median), beside the float baseline streaming windowed (its default mode, chosen on validation) "
+            "and stateful:", "", "| model | runtime | µs per 80-ms step | x baseline windowed eager | x baseline stateful eager |", "|---|---|--:|--:|--:|"]
+    out += [f"| {r['setting']} | {r['runtime']} | {r['step_us']:.0f} | {r['speedup_windowed']:.2f}x | {r['speedup_stateful']:.2f}x |"
+            for r in cost["latency"]]
     return out
 
 # %% ../nbs/07a_report.ipynb #a5bd6c47
