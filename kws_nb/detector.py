@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from .cli import console_script
-from .data import load_audio, SAMPLE_RATE
+from .data import load_audio, SAMPLE_RATE, LogMel
 from .model import TaskConfig, load_checkpoint, file_sha256, is_dynamic_int8, code_version
 from .streaming import StreamingCRNN, EventDetector, detect_events
 from .export import (COMPACT_MAGIC, OnnxDetector, export_onnx, load_compact, save_compact, stream_audio,
@@ -95,6 +95,7 @@ def load_detector(path=None, backend: str | None = None, max_window_length: int 
     if fmt == "torchscript":
         if backend == "onnxruntime": raise ValueError(f"{path}: a TorchScript export runs on torch; for onnxruntime give the checkpoint or an .onnx file")
         ts = torch.jit.load(str(path), map_location="cpu")
+        LogMel()         # the scripted front end's sparse mel would print torch's "sparse CSR is beta" note; LogMel says it once, silenced
         if getattr(ts, "mode", mode) != mode: raise ValueError(f"{path}: a TorchScript export streams {ts.mode}, not {mode} (export it in that mode)")
         return Detector(ts, str(path), fmt, "torch")
     if fmt == "int8":

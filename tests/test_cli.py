@@ -147,3 +147,13 @@ def test_every_console_script_is_covered():
     cfg = configparser.ConfigParser(delimiters=["="]); cfg.read(Path(__file__).resolve().parent.parent / "settings.ini")
     declared = {l.split("=")[0].strip(): l.split("=")[1].strip() for l in cfg["DEFAULT"]["console_scripts"].split("\n") if l.strip()}
     assert declared == SCRIPTS
+
+
+def test_torchscript_stream_says_no_torch_warning(files):
+    "A TorchScript export streams in a fresh process without torch's 'sparse CSR is beta' note (its scripted front end's)."
+    from kws_nb.streaming import StreamingCRNN, export_torchscript
+    ts = export_torchscript(StreamingCRNN(sharpened_crnn(seed=0)), files["dir"] / "ts.pt")
+    r = run("kws-stream", files["wav"], "--checkpoint", ts, "--threshold", "0.3")
+    err = r.stderr.decode()
+    assert r.returncode == 0 and "detection(s) of 'sheila'" in err, err[-2000:]
+    assert "Warning" not in err and "beta" not in err, err[-2000:]
