@@ -189,6 +189,13 @@ def _default_tables(st: dict | None) -> list[str]:
             "and stateful:", "", "| model | runtime | µs per 80-ms step | x baseline windowed eager | x baseline stateful eager |", "|---|---|--:|--:|--:|"]
     out += [f"| {r['setting']} | {r['runtime']} | {r['step_us']:.0f} | {r['speedup_windowed']:.2f}x | {r['speedup_stateful']:.2f}x |"
             for r in cost["latency"]]
+    if o := st.get("onnxruntime_int8"):
+        at = lambda side: (o.get(f"stream_{side}") or {}).get("at", {}).get("0.5") or {}
+        cell = lambda p: "-" if not p.get("reachable") else f"{p['frr']:.3f} [{p['frr_interval'][0]:.3f}, {p['frr_interval'][1]:.3f}]"
+        out += ["", f"In onnxruntime int8 (`kws-stream --backend onnxruntime` on the shipped file: the ONNX step graph with onnxruntime's own "
+                f"dynamic int8), at its own 0.5 FA/h validation threshold {at('val').get('threshold')}: validation FRR {cell(at('val'))}, "
+                f"test {cell(at('test'))} at {at('test').get('fa_per_hour') or 0:.2f} FA/h ({at('test').get('false_alarms')} false alarms in "
+                f"{at('test').get('keyword_free_hours') or 0:.2f} h), real keyword streams {cell(at('real'))}."]
     return out
 
 # %% ../nbs/07a_report.ipynb #a5bd6c47

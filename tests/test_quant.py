@@ -120,8 +120,9 @@ def toy_artifacts(tmp_path_factory):
     generate_streams(root / "streams", tts_sides(eng), {"val": (0.005, 3), "test": (0.005, 3)}, stream_seconds=20.0,
                      engines=["espeak"], noise_seconds=2.0, progress=False)
     (art / "detection").mkdir(parents=True, exist_ok=True)       # the mode and post-processing chapter 04a chooses on validation streams
-    (art / "detection" / "metrics.json").write_text(json.dumps(dict(choice=dict(
-        mode="stateful", smooth_frames=3, refractory_s=1.0, max_window_length=None, target=0.5))))
+    (art / "detection" / "metrics.json").write_text(json.dumps(dict(choice=dict(   # ... and the real streams' recipe it scores
+        mode="stateful", smooth_frames=3, refractory_s=1.0, max_window_length=None, target=0.5),
+        real_streams=dict(seconds=20.0, n=1, keyword_every=8, snr_db=10.0))))
     return root
 
 
@@ -129,7 +130,7 @@ def test_notebook_real_run_writes_metrics_and_int8_checkpoints(toy_artifacts):
     art, out = toy_artifacts / "artifacts", toy_artifacts / "06.ipynb"
     r = subprocess.run([sys.executable, "-m", "papermill", "06_quantization.ipynb", str(out), "-k", "python3",
                         "-p", "artifacts", str(art), "-p", "data_dir", str(toy_artifacts / "data"), "-p", "stream_dir", str(toy_artifacts / "streams"),
-                        "-p", "min_run_time", "0.01", "-p", "latency_repeats", "1", "-p", "real_stream_seconds", "20.0", "-p", "n_real_streams", "1"],
+                        "-p", "min_run_time", "0.01", "-p", "latency_repeats", "1"],
                        cwd=REPO / "nbs", capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads((art / "quantization" / "metrics.json").read_text())
