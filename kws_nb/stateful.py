@@ -19,6 +19,7 @@ from .cli import console_script
 from .export import save_compact, load_compact
 from .detector import pretrained_dir, refresh_pretrained, real_clip_numbers, operating_points, model_card_markdown
 from .cascade import read_cascade_metrics, ship_cascade
+from .profiling import streaming_macs
 
 # %% auto #0
 __all__ = ['STATEFUL_SETTINGS', 'STATEFUL_FILE', 'stateful_logits', 'sequence_labels', 'draw_sequences', 'sequence_loss',
@@ -152,6 +153,13 @@ def ship_stateful(artifacts, dest=None, shared_data=None, out=None) -> dict:
     if frr is None or bar is None or frr > bar:
         print(f"kws-refresh-pretrained: not shipping the stateful-trained int8 model: validation FRR at 0.5 FA/h {frr} is not "
               f"within the compression bar {bar}; the default stays {card['files'][card['default']]['file']}", file=out)
+        return card
+    shipped = card["files"][card["default"]]                                   # the compressed file, streamed as its card says
+    rival = load_compact(dest / shipped["file"])[0]
+    rival_macs = streaming_macs(rival, stream_window(rival), (shipped.get("streams") or {}).get("mode", "stateful"))
+    if rival_macs <= r["macs"]:
+        print(f"kws-refresh-pretrained: not shipping the stateful-trained int8 model: {shipped['file']} costs {rival_macs:,} network MACs "
+              f"a decision, not more than its {r['macs']:,}; the default stays {shipped['file']}", file=out)
         return card
     p = save_compact(dest / STATEFUL_FILE, models["int8"])
     card["files"]["stateful"] = dict(file=p.name, name="stateful-trained", precision="int8", bytes=p.stat().st_size, sha256=file_sha256(p),
