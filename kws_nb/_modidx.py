@@ -39,6 +39,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'kws_nb.compare._lat': ('comparison.html#_lat', 'kws_nb/compare.py'),
                                 'kws_nb.compare._real_name': ('comparison.html#_real_name', 'kws_nb/compare.py'),
                                 'kws_nb.compare.baseline_record': ('comparison.html#baseline_record', 'kws_nb/compare.py'),
+                                'kws_nb.compare.below_peer': ('comparison.html#below_peer', 'kws_nb/compare.py'),
                                 'kws_nb.compare.cascade_system': ('comparison.html#cascade_system', 'kws_nb/compare.py'),
                                 'kws_nb.compare.collect': ('comparison.html#collect', 'kws_nb/compare.py'),
                                 'kws_nb.compare.comparison_table': ('comparison.html#comparison_table', 'kws_nb/compare.py'),

@@ -22,8 +22,8 @@ from .cascade import read_cascade_metrics
 # %% auto #0
 __all__ = ['STREAM_KEYS', 'HEADLINE_TARGET', 'pareto_front', 'load_models', 'read_quality', 'stream_results',
            'read_chapter_metrics', 'baseline_record', 'collect', 'read_peer', 'setting', 'frr_cell', 'fa_cell',
-           'comparison_table', 'stream_table', 'to_markdown', 'plot_tradeoffs', 'plot_latency', 'plot_stream_curves',
-           'save_comparison', 'cascade_system']
+           'comparison_table', 'stream_table', 'to_markdown', 'below_peer', 'plot_tradeoffs', 'plot_latency',
+           'plot_stream_curves', 'save_comparison', 'cascade_system']
 
 # %% ../nbs/07_comparison.ipynb #25dcd311
 def _get(row: dict, key):
@@ -233,6 +233,19 @@ def to_markdown(records: list[dict]) -> str:
     md += ["| " + " | ".join(r) + " |" for r in rows]
     if any(r.get("stream_test") for r in records): md += ["", stream_table(records)]
     return "\n".join(md)
+
+# %% ../nbs/07_comparison.ipynb #b3e1c0a2
+def below_peer(curve: list[dict], peer_curve: list[dict]) -> dict:
+    "At each peer operating point (FA/h, FRR): our lowest FRR at no more FA/h; how many we beat, and where we do not."
+    ok = lambda c: all(c.get(k) is not None and math.isfinite(c[k]) for k in ("fa_per_hour", "frr"))
+    ours = [(c["fa_per_hour"], c["frr"]) for c in curve if ok(c)]
+    pts = sorted((c["fa_per_hour"], c["frr"]) for c in peer_curve if ok(c))
+    worse = []
+    for fa, frr in pts:
+        best = min((f for a, f in ours if a <= fa + 1e-9), default=None)
+        if best is None or best >= frr: worse.append(dict(fa_per_hour=fa, peer_frr=frr, frr=best))
+    return dict(points=len(pts), better=len(pts) - len(worse), not_better=worse,
+                fa_per_hour_range=[pts[0][0], pts[-1][0]] if pts else None)
 
 # %% ../nbs/07_comparison.ipynb #305bd5a5
 def _au(r: dict, real_set: str | None):

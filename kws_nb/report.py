@@ -92,6 +92,13 @@ def results_section(artifacts) -> str:
                 else f"validation au_fa_fr within {cmp['quality_factor']}x the baseline's")
         out += ["", f"**Best compressed** (the largest min(MACs ratio, bytes ratio) with {rule}): `{cmp['best_compressed']}`."]
     out += ["", to_markdown(cmp["records"])]
+    if vp := cmp.get("versus_peer"):
+        rng = next((g["fa_per_hour_range"] for v in vp.values() for g in v.values() if g.get("fa_per_hour_range")), None)
+        out += ["", "**Against PocketSphinx's stream curves** (at each of the peer's operating points" + (f", {rng[0]:.2g} to {rng[1]:.3g} FA/h on "
+                "test" if rng else "") + ", the setting's lowest FRR at no more false alarms an hour: how many of the peer's points it beats):", "",
+                "| setting | test-stream points beaten | real-stream points beaten |", "|---|--:|--:|"]
+        cell = lambda g: "-" if not g else f"{g['better']} of {g['points']}"
+        out += [f"| {k} | {cell(v.get('stream_test'))} | {cell(v.get('stream_real'))} |" for k, v in vp.items()]
     out += _detector_tables(det, _read(a / "cascade" / "metrics.json"))
     out += _export_tables(_read(a / "export" / "metrics.json"))
     out += _default_tables(_read(a / "stateful" / "metrics.json"))
