@@ -296,10 +296,13 @@ def quantize_onnx(src, dst) -> Path:
     from onnxruntime.quantization import quantize_dynamic, QuantType
     dst = Path(dst); dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".tmp")
-    logging.disable(logging.WARNING)    # its "consider pre-processing" advice (shape inference for image models) on every call
+    # its "consider pre-processing" advice (shape inference for image models) on every call, on the root logger: dropped
+    # there during the call, every other record left alone
+    advice = logging.Filter(); advice.filter = lambda r: "pre-processing before quantization" not in r.getMessage()
+    logging.root.addFilter(advice)
     try: quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
                           extra_options={"MatMulConstBOnly": True})
-    finally: logging.disable(logging.NOTSET)
+    finally: logging.root.removeFilter(advice)
     onnx.save(shrink_onnx(onnx.load(str(tmp))), str(tmp)); tmp.replace(dst)
     return dst
 
