@@ -136,6 +136,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'kws_nb.detector.refresh_pretrained': ('detector.html#refresh_pretrained', 'kws_nb/detector.py'),
                                  'kws_nb.detector.run_stream': ('detector.html#run_stream', 'kws_nb/detector.py'),
                                  'kws_nb.detector.score_file': ('detector.html#score_file', 'kws_nb/detector.py'),
+                                 'kws_nb.detector.ship_file': ('detector.html#ship_file', 'kws_nb/detector.py'),
                                  'kws_nb.detector.stream_operating_points': ( 'detector.html#stream_operating_points',
                                                                               'kws_nb/detector.py')},
             'kws_nb.distill': { 'kws_nb.distill.DistillationLoss': ('distillation.html#distillationloss', 'kws_nb/distill.py'),

@@ -20,7 +20,7 @@ from .cli import console_script
 from .data import SpeechCommands, resolve_shared_data, REAL_SETS
 from .export import save_compact, load_compact, clip_scores, clip_quality
 from .detector import (run_stream, print_summary, pretrained_dir, pretrained_file, refresh_pretrained, operating_points,
-                             stream_operating_points, real_clip_numbers, model_card_markdown)
+                             stream_operating_points, real_clip_numbers, model_card_markdown, ship_file)
 
 # %% auto #0
 __all__ = ['awake_steps', 'steps_run', 'cascade_track', 'cascade_events', 'StreamingCascade', 'read_cascade_metrics',
@@ -206,9 +206,8 @@ def ship_cascade(artifacts, dest=None, shared_data=None, out=None) -> dict:
     m = read_cascade_metrics(art, card["baseline_checkpoint_sha256"])      # measured with the baseline the card ships
     if m is None: raise FileNotFoundError(f"{art / 'cascade' / 'metrics.json'} not found: run the 06c_cascade chapter on {art}")
     name, precision = m["student"]["name"], m["student"]["precision"]
-    p = save_compact(dest / f"{name}_{precision}.kws", load_listener(art, name, precision))
-    card["files"]["listener"] = dict(file=p.name, name=name, precision=precision, bytes=p.stat().st_size, sha256=file_sha256(p),
-                                     real=real_clip_numbers(load_compact(p)[0], shared_data), streams=stream_operating_points(art, name, precision))
+    card["files"]["listener"] = entry = ship_file(dest, load_listener(art, name, precision), name, precision, shared_data,
+                                                  stream_operating_points(art, name, precision))
     card["cascade"] = dict(listener="listener", teacher="float", listen_mode=m["listen_mode"], listen_fa_per_hour=m["listen_fa_per_hour"],
                            listen_threshold=m["listen_threshold"], wake_s=m["wake_s"], smooth_frames=m["choice"]["smooth_frames"],
                            refractory_s=m["choice"]["refractory_s"], chosen_on="validation streams", bar=m["bar"], within_bar=m["within_bar"],
@@ -220,7 +219,7 @@ def ship_cascade(artifacts, dest=None, shared_data=None, out=None) -> dict:
     card["cascade"]["real_clips"] = cascade_real_clips(cascade, shared_data, how["thresholds"])
     (dest / "card.json").write_text(json.dumps(card, indent=1))
     (dest / "MODEL_CARD.md").write_text(model_card_markdown(card))
-    print(f"kws-refresh-pretrained: shipped the cascade: {p.name} ({p.stat().st_size:,} B, {name} {precision}) listens, "
+    print(f"kws-refresh-pretrained: shipped the cascade: {entry['file']} ({entry['bytes']:,} B, {name} {precision}) listens, "
           f"{card['files']['float']['file']} confirms", file=out)
     return card
 

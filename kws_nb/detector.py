@@ -19,8 +19,8 @@ from .export import (COMPACT_MAGIC, OnnxDetector, export_onnx, load_compact, sav
 # %% auto #0
 __all__ = ['PRETRAINED_FORMATS', 'RAW_PCM', 'pretrained_dir', 'model_format', 'Detector', 'load_detector', 'score_file',
            'pretrained_file', 'card_operating_point', 'real_clip_numbers', 'operating_points',
-           'stream_operating_points', 'refresh_pretrained', 'model_card_markdown', 'audio_chunks', 'check_plot_path',
-           'run_stream', 'kws_stream', 'print_summary']
+           'stream_operating_points', 'ship_file', 'refresh_pretrained', 'model_card_markdown', 'audio_chunks',
+           'check_plot_path', 'run_stream', 'kws_stream', 'print_summary']
 
 # %% ../nbs/06b_detector.ipynb #72efafa2
 PRETRAINED_FORMATS = 'a kws_nb checkpoint, int8 checkpoint, compact model, TorchScript export or ONNX step graph'
@@ -171,6 +171,12 @@ def stream_operating_points(artifacts, name: str, precision: str) -> dict | None
     return dict(mode=choice["mode"], smooth_frames=choice["smooth_frames"], refractory_s=choice["refractory_s"],
                 chosen_on="validation streams", fa_per_hour_targets=operating_points(r))
 
+def ship_file(dest, model: nn.Module, name: str, precision: str, shared_data, streams: dict | None) -> dict:
+    "Write `model` into `dest` as `{name}_{precision}.kws`; its card entry: file, bytes, SHA-256, real-clip numbers of the file as loaded, streams."
+    p = save_compact(Path(dest) / f"{name}_{precision}.kws", model)
+    return dict(file=p.name, name=name, precision=precision, bytes=p.stat().st_size, sha256=file_sha256(p),
+                real=real_clip_numbers(load_compact(p)[0], shared_data), streams=streams)
+
 def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: bool = False) -> dict:
     "Copy a run's baseline (float) and best compressed model (int8) into `dest` as compact files, with `card.json` and `MODEL_CARD.md`."
     import datetime
@@ -190,11 +196,8 @@ def refresh_pretrained(artifacts, dest=None, shared_data=None, out=None, force: 
     base = load_checkpoint(base_ck)[0]
     dest.mkdir(parents=True, exist_ok=True)
     files = {}
-    for key, model, fname in (("float", base, "baseline_float.kws"), ("compressed", compressed, f"{name}_int8.kws")):
-        p = save_compact(dest / fname, model)
-        files[key] = dict(file=fname, name="baseline" if key == "float" else name, precision="float" if key == "float" else "int8",
-                          bytes=p.stat().st_size, sha256=file_sha256(p), real=real_clip_numbers(load_compact(p)[0], shared_data),
-                          streams=stream_operating_points(art, "baseline" if key == "float" else name, "float" if key == "float" else "int8"))
+    for key, model, n, precision in (("float", base, "baseline", "float"), ("compressed", compressed, name, "int8")):
+        files[key] = ship_file(dest, model, n, precision, shared_data, stream_operating_points(art, n, precision))
     bm = json.loads(base_metrics.read_text())
     pipeline = json.loads((art / "pipeline.json").read_text()) if (art / "pipeline.json").is_file() else {}
     # the code that trained the baseline, as the pipeline recorded it; else the checkout holding the artifacts folder

@@ -16,8 +16,8 @@ from .quant import load_quantized
 from .windows import WindowBank, MelAugment, window_times, window_label, end_frame
 from .stream_scores import stream_window
 from .cli import console_script
-from .export import save_compact, load_compact
-from .detector import pretrained_dir, refresh_pretrained, real_clip_numbers, operating_points, model_card_markdown
+from .export import load_compact
+from .detector import pretrained_dir, refresh_pretrained, operating_points, model_card_markdown, ship_file
 from .cascade import read_cascade_metrics, ship_cascade
 from .profiling import streaming_macs
 
@@ -161,11 +161,9 @@ def ship_stateful(artifacts, dest=None, shared_data=None, out=None) -> dict:
         print(f"kws-refresh-pretrained: not shipping the stateful-trained int8 model: {shipped['file']} costs {rival_macs:,} network MACs "
               f"a decision, not more than its {r['macs']:,}; the default stays {shipped['file']}", file=out)
         return card
-    p = save_compact(dest / STATEFUL_FILE, models["int8"])
-    card["files"]["stateful"] = dict(file=p.name, name="stateful-trained", precision="int8", bytes=p.stat().st_size, sha256=file_sha256(p),
-                                     real=real_clip_numbers(load_compact(p)[0], shared_data),
-                                     streams=dict(mode="stateful", smooth_frames=m["choice"]["smooth_frames"], refractory_s=m["choice"]["refractory_s"],
-                                                  chosen_on="validation streams", fa_per_hour_targets=operating_points(r)))
+    card["files"]["stateful"] = entry = ship_file(dest, models["int8"], "stateful-trained", "int8", shared_data, dict(
+        mode="stateful", smooth_frames=m["choice"]["smooth_frames"], refractory_s=m["choice"]["refractory_s"],
+        chosen_on="validation streams", fa_per_hour_targets=operating_points(r)))
     ratio = m["settings"]["baseline windowed"]["macs"] / r["macs"]
     card["default"] = "stateful"
     card["default_choice"] = (f"the stateful-trained int8 model, fine-tuned for the stateful streaming kws-stream runs by default (the ONNX "
@@ -173,7 +171,7 @@ def ship_stateful(artifacts, dest=None, shared_data=None, out=None) -> dict:
                               f"{ratio:.1f}x fewer network MACs a decision than the float baseline's windowed streaming")
     (dest / "card.json").write_text(json.dumps(card, indent=1))
     (dest / "MODEL_CARD.md").write_text(model_card_markdown(card))
-    print(f"kws-refresh-pretrained: shipped {p.name} ({p.stat().st_size:,} B) as the default: {card['default_choice']}", file=out)
+    print(f"kws-refresh-pretrained: shipped {entry['file']} ({entry['bytes']:,} B) as the default: {card['default_choice']}", file=out)
     return card
 
 @console_script
