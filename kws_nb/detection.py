@@ -108,14 +108,19 @@ def _streamed(i: int):
     s = streams[i]
     return stream_probabilities(StreamingCRNN(model, W, mode), s["audio"] if "audio" in s else load_audio(s["path"]), chunk)
 
-def stream_tracks(model: nn.Module, streams: list[dict], mode: str = "stateful", max_window_length: int | None = None,
+def stream_tracks(model, streams: list[dict], mode: str = "stateful", max_window_length: int | None = None,
                   chunk_ms: float = 1000.0, workers: int = 1, batch: int = 16) -> list[dict]:
-    "Probability tracks (name, probs, times, spans, seconds) of `model` on `streams` (with `mel` from `with_log_mel` for float models)."
+    "Tracks (name, probs, times, spans, seconds) on `streams` of a CRNN in `mode` (float: streams with `mel` from `with_log_mel`) or of any streaming detector (`step`, `reset`, `output_times`; its own mode)."
     global _job
-    model = model.cpu().eval()
-    if is_dynamic_int8(model):
+    chunk = max(1, int(chunk_ms * SAMPLE_RATE / 1000))
+    if not isinstance(model, nn.Module):
+        # any other streaming detector (e.g. an `OnnxDetector`): streamed as it is, in its own mode and window, chunk by chunk
+        if not all(callable(getattr(model, a, None)) for a in ("step", "reset", "output_times")):
+            raise TypeError(f"stream_tracks: expected a CRNN or a streaming detector with step, reset and output_times; got {type(model).__name__}")
+        res = [stream_probabilities(model, s["audio"] if "audio" in s else load_audio(s["path"]), chunk) for s in streams]
+    elif is_dynamic_int8(model.cpu().eval()):
         # a dynamically quantized model does not survive pickling into a worker: workers inherit it by fork instead
-        _job = (model, streams, mode, stream_window(model, max_window_length), max(1, int(chunk_ms * SAMPLE_RATE / 1000)))
+        _job = (model, streams, mode, stream_window(model, max_window_length), chunk)
         try:
             if workers > 1 and len(streams) > 1:
                 with get_context("fork").Pool(min(workers, len(streams))) as pool: res = pool.map(_streamed, range(len(streams)), chunksize=1)
