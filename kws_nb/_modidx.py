@@ -270,6 +270,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'kws_nb.profiling._tensors': ('profiling.html#_tensors', 'kws_nb/profiling.py'),
                                   'kws_nb.profiling.attention_context_macs': ( 'profiling.html#attention_context_macs',
                                                                                'kws_nb/profiling.py'),
+                                  'kws_nb.profiling.cpu_info': ('profiling.html#cpu_info', 'kws_nb/profiling.py'),
+                                  'kws_nb.profiling.cpu_line': ('profiling.html#cpu_line', 'kws_nb/profiling.py'),
                                   'kws_nb.profiling.end_to_end_macs': ('profiling.html#end_to_end_macs', 'kws_nb/profiling.py'),
                                   'kws_nb.profiling.footprint': ('profiling.html#footprint', 'kws_nb/profiling.py'),
                                   'kws_nb.profiling.front_end_macs': ('profiling.html#front_end_macs', 'kws_nb/profiling.py'),

@@ -13,8 +13,9 @@ from .data import LogMel, CLIP_SAMPLES, SAMPLE_RATE
 from .model import TaskConfig, CRNN
 
 # %% auto #0
-__all__ = ['QUANTIZED_RULES', 'attention_context_macs', 'macs', 'front_end_macs', 'end_to_end_macs', 'size_bytes', 'num_params',
-           'tensor_bytes', 'footprint', 'latency', 'interleaved_latency', 'step_latency', 'streaming_macs']
+__all__ = ['QUANTIZED_RULES', 'SIMD_FLAGS', 'VNNI_FLAGS', 'attention_context_macs', 'macs', 'front_end_macs', 'end_to_end_macs',
+           'size_bytes', 'num_params', 'tensor_bytes', 'footprint', 'latency', 'interleaved_latency', 'step_latency',
+           'cpu_info', 'cpu_line', 'streaming_macs']
 
 # %% ../nbs/02a_profiling.ipynb #96056541
 def _count_quantized_gru(m: nnqd.GRU, x, y):
@@ -152,6 +153,31 @@ def step_latency(stepper, chunk_samples: int = 1280, sample_rate: int = SAMPLE_R
     if hasattr(stepper, "reset"): stepper.reset()    # leave the stepper as a fresh stream, not mid-way through noise
     return dict(chunk_samples=int(chunk.shape[-1]), chunk_s=chunk_s, threads=threads, median_s=m.median, iqr_s=m.iqr,
                 real_time_factor=m.median / chunk_s, runs=len(m.times) * m.number_per_run)
+
+# %% ../nbs/02a_profiling.ipynb #c7a1e0f2
+SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm")
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+def cpu_info(cpuinfo: str | None = None) -> dict:
+    "The CPU a timing ran on: name, logical cores, architecture, the SIMD extensions of `SIMD_FLAGS` it has, and whether x86 VNNI is among them."
+    import os, platform
+    if cpuinfo is None:
+        try: cpuinfo = open("/proc/cpuinfo").read()                    # Linux; elsewhere the name platform gives
+        except OSError: cpuinfo = ""
+    fields = {}
+    for line in cpuinfo.splitlines():
+        k, _, v = line.partition(":")
+        fields.setdefault(k.strip().lower(), v.strip())                  # the first processor's
+    flags = set((fields.get("flags") or fields.get("features") or "").split())
+    return dict(cpu=fields.get("model name") or fields.get("hardware") or platform.processor() or platform.machine() or "unknown CPU",
+                cores=os.cpu_count(), machine=platform.machine(), simd=[f for f in SIMD_FLAGS if f in flags],
+                vnni=any(f in flags for f in VNNI_FLAGS))
+
+def cpu_line(info: dict) -> str:
+    "`cpu_info` as one line for a table's caption, e.g. 'AMD EPYC (x86_64, 2 logical cores; avx2; no VNNI)'."
+    simd = ", ".join(info.get("simd") or []) or "no SIMD flags read"
+    vnni = ("; VNNI" if info.get("vnni") else "; no VNNI") if info.get("machine") in ("x86_64", "AMD64") else ""
+    return f"{info.get('cpu')} ({info.get('machine')}, {info.get('cores')} logical cores; {simd}{vnni})"
 
 # %% ../nbs/02a_profiling.ipynb #3a741db0
 def streaming_macs(model: nn.Module, max_window_length: int = 11, mode: str = "stateful") -> int:

@@ -8,6 +8,7 @@ import json, time
 from pathlib import Path
 from .cli import console_script
 from .compare import to_markdown, frr_cell, fa_cell
+from .profiling import cpu_line
 
 # %% auto #0
 __all__ = ['START', 'END', 'results_section', 'update_readme', 'kws_report']
@@ -180,6 +181,7 @@ def _export_tables(exp: dict | None) -> list[str]:
                 f"run (the fastest of {lat.get('rounds')} interleaved rounds, each a median; speed-up over the float baseline in torch eager):", "",
                 "| model | runtime | µs per step | speed-up |", "|---|---|--:|--:|"]
         out += [f"| {r['model']} ({r['name']}) | {r['runtime']} | {r['step_us']:.0f} | {r['speedup']:.2f}x |" for r in lat["rows"]]
+        if lat.get("machine"): out += ["", f"Measured on {cpu_line(lat['machine'])}."]
     return out
 
 def _default_tables(st: dict | None) -> list[str]:
@@ -196,6 +198,7 @@ def _default_tables(st: dict | None) -> list[str]:
             "and stateful:", "", "| model | runtime | µs per 80-ms step | x baseline windowed eager | x baseline stateful eager |", "|---|---|--:|--:|--:|"]
     out += [f"| {r['setting']} | {r['runtime']} | {r['step_us']:.0f} | {r['speedup_windowed']:.2f}x | {r['speedup_stateful']:.2f}x |"
             for r in cost["latency"]]
+    if cost.get("machine"): out += ["", f"Measured on {cpu_line(cost['machine'])}."]
     if o := st.get("onnxruntime_int8"):
         at = lambda side: (o.get(f"stream_{side}") or {}).get("at", {}).get("0.5") or {}
         cell = lambda p: "-" if not p.get("reachable") else f"{p['frr']:.3f} [{p['frr_interval'][0]:.3f}, {p['frr_interval'][1]:.3f}]"
