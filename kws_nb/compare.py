@@ -22,8 +22,8 @@ from .cascade import read_cascade_metrics
 # %% auto #0
 __all__ = ['STREAM_KEYS', 'HEADLINE_TARGET', 'pareto_front', 'load_models', 'read_quality', 'stream_results',
            'read_chapter_metrics', 'baseline_record', 'collect', 'read_peer', 'setting', 'frr_cell', 'fa_cell',
-           'comparison_table', 'stream_table', 'to_markdown', 'below_peer', 'plot_tradeoffs', 'plot_latency',
-           'plot_stream_curves', 'save_comparison', 'cascade_system']
+           'comparison_table', 'stream_table', 'to_markdown', 'below_peer', 'versus_peer', 'plot_tradeoffs',
+           'plot_latency', 'plot_stream_curves', 'save_comparison', 'cascade_system']
 
 # %% ../nbs/07_comparison.ipynb #25dcd311
 def _get(row: dict, key):
@@ -247,6 +247,16 @@ def below_peer(curve: list[dict], peer_curve: list[dict]) -> dict:
     return dict(points=len(pts), better=len(pts) - len(worse), not_better=worse,
                 fa_per_hour_range=[pts[0][0], pts[-1][0]] if pts else None)
 
+def versus_peer(records: list[dict]) -> dict:
+    "`below_peer` of every non-peer record's test and real stream curves against the peer record's: {setting: {stream: result}}."
+    peer = next((r for r in records if r["mode"] == "peer"), None)
+    out = {}
+    for r in [r for r in records if r["mode"] != "peer"] if peer else []:
+        got = {s: below_peer(r[s]["curve"], peer[s]["curve"]) for s in ("stream_test", "stream_real")
+               if (r.get(s) or {}).get("curve") and (peer.get(s) or {}).get("curve")}
+        if got: out[setting(r)] = got
+    return out
+
 # %% ../nbs/07_comparison.ipynb #305bd5a5
 def _au(r: dict, real_set: str | None):
     return r["val_au_fa_fr"] if real_set is None else (r["real"].get(real_set) or {}).get("au_fa_fr")
@@ -370,7 +380,7 @@ def save_comparison(records: list[dict], out_dir, quality_factor: float = 1.1, s
     fronts = {k: [setting(clip[i]) for i in pareto_front(clip, k, "val_au_fa_fr")] for k in ("macs", "bytes")}
     metrics = dict(baseline=setting(baseline_record(records)), quality_factor=quality_factor, stream_bar=dict(factor=stream_factor, slack=stream_slack,
                    target="0.5", chosen_on="stream_val"),
-                   best_compressed=None if best is None else setting(best), pareto_front=fronts, **info,
+                   best_compressed=None if best is None else setting(best), pareto_front=fronts, versus_peer=versus_peer(records), **info,
                    systems=[s["label"] for s in systems], torch=str(torch.__version__), threads=1, records=records)
     paths["metrics"].write_text(json.dumps(_json_safe(metrics), indent=1, allow_nan=False))
     return paths
