@@ -183,6 +183,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'kws_nb.export.load_compact': ('export.html#load_compact', 'kws_nb/export.py'),
                                'kws_nb.export.onnx_step_graph': ('export.html#onnx_step_graph', 'kws_nb/export.py'),
                                'kws_nb.export.quantize_onnx': ('export.html#quantize_onnx', 'kws_nb/export.py'),
+                               'kws_nb.export.saturating_weights': ('export.html#saturating_weights', 'kws_nb/export.py'),
+                               'kws_nb.export.saturation_warning': ('export.html#saturation_warning', 'kws_nb/export.py'),
                                'kws_nb.export.save_compact': ('export.html#save_compact', 'kws_nb/export.py'),
                                'kws_nb.export.shrink_onnx': ('export.html#shrink_onnx', 'kws_nb/export.py'),
                                'kws_nb.export.stream_audio': ('export.html#stream_audio', 'kws_nb/export.py'),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00b_cli.ipynb #10a6a034
 from __future__ import annotations
-import functools, inspect, sys
+import functools, inspect, sys, warnings
 from fastcore.script import anno_parser
 
 # %% auto #0
@@ -31,6 +31,8 @@ def console_script(func=None, *, errors=USER_ERRORS):
     def run(*args, argv: list[str] | None = None, **kwargs):
         if args or kwargs: return func(*args, **kwargs)            # from Python: a plain call
         ns = anno_parser(func, prog).parse_args(underscore_options(sys.argv[1:] if argv is None else argv, names))
-        try: return func(**{k: v for k, v in vars(ns).items() if k in names})
-        except errors as e: sys.exit(f"{prog}: error: {e}")
+        with warnings.catch_warnings():                              # a warning is a line too, without the source line
+            warnings.showwarning = lambda message, *a, **k: print(f"{prog}: warning: {message}", file=sys.stderr)
+            try: return func(**{k: v for k, v in vars(ns).items() if k in names})
+            except errors as e: sys.exit(f"{prog}: error: {e}")
     return run

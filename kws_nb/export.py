@@ -4,7 +4,7 @@
 
 # %% ../nbs/06a_export.ipynb #7f7b8487
 from __future__ import annotations
-import json, math
+import json, math, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -13,12 +13,13 @@ from .data import LogMel
 from .model import TaskConfig, CRNN, load_checkpoint, is_dynamic_int8
 from .streaming import StreamingCRNN
 from .stream_scores import stream_window
+from .profiling import cpu_info
 
 # %% auto #0
 __all__ = ['ONNX_OPSET', 'ONNX_FORMAT', 'STATE_NAMES', 'COMPACT_MAGIC', 'float_crnn', 'front_end_pad', 'onnx_step_graph',
-           'shrink_onnx', 'export_onnx', 'audio_samples', 'OnnxDetector', 'quantize_onnx', 'save_compact',
-           'load_compact', 'stream_audio', 'clip_scores', 'clip_quality', 'interleaved_step_latency',
-           'deployable_files', 'student_checkpoint', 'best_compressed_name']
+           'shrink_onnx', 'saturating_weights', 'saturation_warning', 'export_onnx', 'audio_samples', 'OnnxDetector',
+           'quantize_onnx', 'save_compact', 'load_compact', 'stream_audio', 'clip_scores', 'clip_quality',
+           'interleaved_step_latency', 'deployable_files', 'student_checkpoint', 'best_compressed_name']
 
 # %% ../nbs/06a_export.ipynb #5d7376e2
 ONNX_OPSET = 18
@@ -191,6 +192,27 @@ def shrink_onnx(m):
     m.doc_string = g.doc_string = ""
     return m
 
+# %% ../nbs/06a_export.ipynb #4178e930
+def saturating_weights(model) -> list[str]:
+    "Names of the int8 weights of an ONNX graph's `MatMulInteger` products outside [-64, 64] (full 8 bits), from a path, bytes or ModelProto."
+    import onnx
+    from onnx import numpy_helper
+    if isinstance(model, onnx.ModelProto): proto = model
+    else: proto = onnx.load_from_string(bytes(model)) if isinstance(model, (bytes, bytearray)) else onnx.load(str(model))
+    init = {t.name: t for t in proto.graph.initializer}
+    names = [n.input[1] for n in proto.graph.node if n.op_type == "MatMulInteger" and len(n.input) > 1 and n.input[1] in init]
+    return [k for k in names if (w := numpy_helper.to_array(init[k])).dtype == np.int8 and w.size and (w.min() < -64 or w.max() > 64)]
+
+def saturation_warning(model, vnni: bool | None = None) -> str | None:
+    "What is wrong with an int8 graph of full 8-bit weights on a CPU without VNNI (`vnni`: this CPU's, from `cpu_info`), else None."
+    if vnni is None: vnni = cpu_info()["vnni"]
+    if vnni or not (full := saturating_weights(model)): return None
+    source = "ONNX bytes" if isinstance(model, (bytes, bytearray)) else str(model) if isinstance(model, (str, Path)) else "an ONNX ModelProto"
+    return (f"{source}: {len(full)} int8 weight tensor(s) use the full 8-bit range, which onnxruntime's uint8 x int8 product "
+            f"saturates on this CPU (no VNNI): the graph computes another model. Re-quantize its float graph with "
+            f"kws_nb.export.quantize_onnx (7-bit weights), or export again with export_onnx(..., int8=True)")
+
+
 # %% ../nbs/06a_export.ipynb #8db1597b
 def export_onnx(model: nn.Module, path, max_window_length: int | None = None, int8: bool = False) -> Path:
     "Write the step graph of `model` (float or int8 CRNN; int8 weights dequantized) to `path`; `int8` adds onnxruntime's dynamic int8."
@@ -231,6 +253,7 @@ class OnnxDetector:
         if meta is None or json.loads(meta).get("format") != ONNX_FORMAT:
             raise ValueError(f"{self.source}: an ONNX model, but not a kws_nb step graph ({ONNX_FORMAT}); export one with kws_nb.export.export_onnx")
         m = json.loads(meta)
+        if said := saturation_warning(model): warnings.warn(said, stacklevel=2)   # an int8 graph quantized before 7-bit weights
         self.keyword, self.sample_rate, self.step_samples, self.max_window_length = m["keyword"], m["sample_rate"], m["step"], m["window"]
         n_fft, hop, kf, sf = m["n_fft"], m["hop"], m["kernel"], m["stride"]
         self.pad, self.carry = n_fft // 2, n_fft - hop
