@@ -236,6 +236,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'kws_nb.model.is_dynamic_int8': ('model.html#is_dynamic_int8', 'kws_nb/model.py'),
                               'kws_nb.model.load_checkpoint': ('model.html#load_checkpoint', 'kws_nb/model.py'),
                               'kws_nb.model.model_class': ('model.html#model_class', 'kws_nb/model.py'),
+                              'kws_nb.model.read_measured': ('model.html#read_measured', 'kws_nb/model.py'),
                               'kws_nb.model.save_checkpoint': ('model.html#save_checkpoint', 'kws_nb/model.py')},
             'kws_nb.peer': { 'kws_nb.peer.PocketSphinxSpotter': ('peer.html#pocketsphinxspotter', 'kws_nb/peer.py'),
                              'kws_nb.peer.PocketSphinxSpotter.__init__': ('peer.html#pocketsphinxspotter.__init__', 'kws_nb/peer.py'),

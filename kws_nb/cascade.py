@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from .model import CRNN, load_checkpoint, file_sha256, is_dynamic_int8
+from .model import CRNN, load_checkpoint, file_sha256, is_dynamic_int8, read_measured
 from .metrics import stream_benchmark, track_events, threshold_for_fa_per_hour, stream_curve, THRESHOLDS, EventDetector
 from .profiling import streaming_macs, front_end_macs
 from .stream_scores import stream_window, stream_output_times
@@ -122,13 +122,7 @@ class StreamingCascade:
 # %% ../nbs/06c_cascade.ipynb #e5178827
 def read_cascade_metrics(artifacts, baseline_sha256: str) -> dict | None:
     "`{artifacts}/cascade/metrics.json` if it was measured with the baseline of that checkpoint hash; None when the chapter has not run."
-    path = Path(artifacts) / "cascade" / "metrics.json"
-    if not path.exists(): return None
-    m = json.loads(path.read_text())
-    if m.get("teacher_sha256") != baseline_sha256:
-        raise ValueError(f"{path} was measured with another baseline ({str(m.get('teacher_sha256'))[:12]}...) than the one on disk "
-                         f"({baseline_sha256[:12]}...): stale figures; re-run 06c_cascade")
-    return m
+    return read_measured(Path(artifacts) / "cascade" / "metrics.json", baseline_sha256, "teacher_sha256", "06c_cascade", "baseline")
 
 def load_listener(artifacts, name: str, precision: str) -> nn.Module:
     "A run's student `name` as the cascade listens with it: its float checkpoint, or its int8 one from the quantization chapter."

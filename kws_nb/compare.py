@@ -11,7 +11,7 @@ import thop
 import torch
 from torch import nn
 from .profiling import attention_context_macs, footprint, front_end_macs, interleaved_latency, macs, step_latency, streaming_macs
-from .model import load_checkpoint, file_sha256
+from .model import load_checkpoint, file_sha256, read_measured
 from .quant import add_ratios, best_compressed, best_compressed_on_streams, find_checkpoints, int8_checkpoint, latency_key, load_quantized
 from .stateful import STATEFUL_SETTINGS, read_stateful
 from .streaming import StreamingCRNN
@@ -68,11 +68,8 @@ def stream_results(metrics: dict | None, mode: str) -> dict:
 def read_chapter_metrics(artifacts, chapter: str, checkpoint_sha256: str) -> dict | None:
     "`{artifacts}/{chapter}/metrics.json` if it measured the checkpoint with that hash; None (and a message) when absent."
     path = Path(artifacts) / chapter / "metrics.json"
-    if not path.exists(): print(f"{chapter} metrics not found: {path} (run that chapter); its columns stay empty"); return None
-    metrics = json.loads(path.read_text())
-    if metrics.get("checkpoint_sha256") != checkpoint_sha256:
-        raise ValueError(f"{path} measured checkpoint {str(metrics.get('checkpoint_sha256'))[:12]}..., not the baseline on disk "
-                         f"({checkpoint_sha256[:12]}...): stale figures; re-run the {chapter} chapter")
+    metrics = read_measured(path, checkpoint_sha256, rerun=f"the {chapter} chapter")
+    if metrics is None: print(f"{chapter} metrics not found: {path} (run that chapter); its columns stay empty")
     return metrics
 
 # %% ../nbs/07_comparison.ipynb #1f025fdc

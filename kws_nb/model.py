@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_model.ipynb #82787386
 from __future__ import annotations
-import dataclasses, hashlib, importlib, subprocess, sys
+import dataclasses, hashlib, importlib, json, subprocess, sys
 from pathlib import Path
 from dataclasses import dataclass
 import torch
@@ -12,7 +12,7 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'TaskConfig', 'CRNN', 'count_parameters', 'canonical', 'save_checkpoint', 'model_class',
-           'load_checkpoint', 'is_dynamic_int8', 'code_version']
+           'load_checkpoint', 'is_dynamic_int8', 'read_measured', 'code_version']
 
 # %% ../nbs/02_model.ipynb #ace33f82
 @dataclass
@@ -188,6 +188,22 @@ def is_dynamic_int8(model: nn.Module) -> bool:
     "Whether `model` has dynamically quantized layers (int8 GRU / Linear, whose scores depend on what each call holds)."
     import torch.ao.nn.quantized.dynamic as nnqd
     return any(isinstance(m, (nnqd.Linear, nnqd.GRU)) for m in model.modules())
+
+# %% ../nbs/02_model.ipynb #e5378070
+def read_measured(path, sha256: str, key="checkpoint_sha256", rerun: str = "the chapter that wrote it", what: str = "checkpoint",
+                  required: bool = False) -> dict | None:
+    "The JSON file `path` if its `key` (a name, or a tuple of names into nested dicts) records the hash `sha256`; else a stale-figures error."
+    path = Path(path)
+    if not path.is_file():
+        if required: raise FileNotFoundError(f"{path} not found: run {rerun} first")
+        return None
+    m = found = json.loads(path.read_text())
+    for k in (key,) if isinstance(key, str) else key: found = found.get(k) if isinstance(found, dict) else None
+    if found != sha256:
+        raise ValueError(f"{path} was measured with another {what} ({str(found)[:12]}...) than the one on disk ({sha256[:12]}...): "
+                         f"stale figures; re-run {rerun}")
+    return m
+
 
 # %% ../nbs/02_model.ipynb #b5c40d6f
 def code_version(path) -> dict:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from .data import file_sha256
-from .model import CRNN, load_checkpoint
+from .model import CRNN, load_checkpoint, read_measured
 from .quant import load_quantized
 from .windows import WindowBank, MelAugment, window_times, window_label, end_frame
 from .stream_scores import stream_window
@@ -126,11 +126,7 @@ def read_stateful(artifacts, baseline_sha256: str) -> tuple[dict, dict[str, nn.M
     "(metrics, {'float': model, 'int8': model}) of `{artifacts}/stateful` when made from the baseline of that hash; None when absent."
     folder = Path(artifacts) / "stateful"
     path = folder / "metrics.json"
-    if not path.exists(): return None
-    m = json.loads(path.read_text())
-    if m.get("teacher_sha256") != baseline_sha256:
-        raise ValueError(f"{path} fine-tuned another baseline ({str(m.get('teacher_sha256'))[:12]}...) than the one on disk "
-                         f"({baseline_sha256[:12]}...): stale figures; re-run 06d_stateful")
+    if (m := read_measured(path, baseline_sha256, "teacher_sha256", "06d_stateful", "baseline")) is None: return None
     for key, name in (("checkpoint_sha256", "checkpoint.pt"), ("checkpoint_int8_sha256", "checkpoint_int8.pt")):
         if not (folder / name).exists() or file_sha256(folder / name) != m.get(key):
             raise ValueError(f"{folder / name} is missing or not the file {path} measured: re-run 06d_stateful")
