@@ -32,7 +32,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "05_distillation": dict(num_epochs=1, students=["kd-seed-pick", "kd-planner-best"], n_seeds=2, hard_rounds=1, round_epochs=1),   # the headline shapes
         "06_quantization": dict(min_run_time=0.05, latency_repeats=1),
         "06c_cascade": dict(listen_fa_per_hour=[300.0, 1000.0], max_cost_ratio=10.0),
-        "06d_stateful": dict(num_epochs=1, batches=2, batch_size=4, select_hours=0.02, latency_rounds=1, min_run_time=0.02),
+        "06d_stateful": dict(num_epochs=1, batches=2, batch_size=4, select_hours=0.02, latency_rounds=1, min_run_time=0.02, prune_sequences=8),
         "07_comparison": dict(min_run_time=0.05, latency_repeats=1),
         "06a_export": dict(min_run_time=0.05, latency_rounds=1),
     },

@@ -5,6 +5,7 @@
 # %% ../nbs/06d_stateful.ipynb #996ede28
 from __future__ import annotations
 import copy, json, os, random, sys, time
+from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import torch
@@ -23,7 +24,8 @@ from .profiling import streaming_macs
 
 # %% auto #0
 __all__ = ['STATEFUL_SETTINGS', 'STATEFUL_FILE', 'stateful_logits', 'sequence_labels', 'draw_sequences', 'sequence_loss',
-           'train_stateful', 'read_stateful', 'ship_stateful', 'kws_refresh_pretrained']
+           'train_stateful', 'gru_layer_outputs', 'silence_units', 'gru_unit_scores', 'prune_gru_units', 'prune_hidden',
+           'read_stateful', 'ship_stateful', 'kws_refresh_pretrained']
 
 # %% ../nbs/06d_stateful.ipynb #e9a3a4fe
 def stateful_logits(model: CRNN, mel: Tensor, max_window_length: int | None = None) -> Tensor:
@@ -118,6 +120,83 @@ def train_stateful(model: CRNN, bank: WindowBank, select, epochs: int = 15, batc
                   f"{row.get('select_fa_per_hour')} FA/h  ({seconds:.0f}s)", flush=True)
     model.load_state_dict(best_state)
     return model.eval(), history
+
+# %% ../nbs/06d_stateful.ipynb #bcc251f5
+def gru_layer_outputs(model: CRNN, mel: Tensor) -> list[Tensor]:
+    "Each GRU layer's outputs (B, T', H) on log-mel sequences (B, n_mels, T) from a zero state, as the model in eval mode computes them."
+    x, outs = model.conv_frames(mel), []
+    for k in range(model.gru.num_layers):
+        layer = nn.GRU(x.shape[-1], model.gru.hidden_size, batch_first=True)
+        layer.load_state_dict({f"{n}_l0": getattr(model.gru, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+        x, _ = layer(x); outs.append(x)
+    return outs
+
+def silence_units(model: CRNN, group: str, units, means: dict[str, Tensor]) -> CRNN:
+    "A copy of `model` whose `units` of `group` ('l0', 'l1', ... or 'attention') feed nothing, their mean outputs `means[group]` folded into the biases they fed."
+    m, u = copy.deepcopy(model), torch.as_tensor(sorted(units), dtype=torch.long)
+    g, L = m.gru, m.gru.num_layers
+    with torch.no_grad():
+        if group == "attention": m.attention[2].weight[:, u] = 0; return m     # a constant energy shift leaves the softmax as it is
+        k = int(group[1:])
+        fed = [(getattr(g, f"weight_hh_l{k}"), getattr(g, f"bias_hh_l{k}"))]
+        fed += [(getattr(g, f"weight_ih_l{k + 1}"), getattr(g, f"bias_ih_l{k + 1}"))] if k + 1 < L else \
+               [(m.attention[0].weight, m.attention[0].bias), (m.classifier.weight, m.classifier.bias)]   # the context is a mean over time
+        for w, b in fed: b += w[:, u] @ means[group][u]; w[:, u] = 0
+    return m
+
+def gru_unit_scores(model: CRNN, mel: Tensor, labels: Tensor, negative_weight: float = 4.0, max_window_length: int | None = None):
+    "({group: the stateful sequence loss with each unit alone silenced}, {group: mean unit outputs}), groups 'l0', 'l1', ..., 'attention'."
+    model = model.eval()
+    with torch.no_grad():
+        means = {f"l{k}": o.mean((0, 1)) for k, o in enumerate(gru_layer_outputs(model, mel))}
+        loss = lambda m: sequence_loss(stateful_logits(m, mel, max_window_length), labels, negative_weight).item()
+        return {g: np.array([loss(silence_units(model, g, [u], means)) for u in range(model.config.hidden_size)]) for g in [*means, "attention"]}, means
+
+def prune_gru_units(model: CRNN, drop: dict, means: dict[str, Tensor]) -> CRNN:
+    "A smaller CRNN without the units `drop[group]` of each GRU layer ('l0', ...) and of the attention ('attention'), the same number from each."
+    c, L, H = model.config, model.gru.num_layers, model.config.hidden_size
+    if c.bidirectional: raise ValueError("prune_gru_units: a bidirectional GRU is not supported")
+    groups = [f"l{k}" for k in range(L)] + ["attention"]
+    if unknown := sorted(set(drop) - set(groups)): raise ValueError(f"prune_gru_units: unknown groups {unknown}; expected {groups}")
+    drop = {g: sorted({int(u) for u in drop.get(g, ())}) for g in groups}
+    if len({len(v) for v in drop.values()}) != 1 or any(not 0 <= u < H for v in drop.values() for u in v):
+        raise ValueError(f"prune_gru_units: drop the same number of units (0 ... {H - 1}) from each of {groups}, one hidden_size; got {drop}")
+    n = len(drop["attention"])
+    if n >= H: raise ValueError(f"prune_gru_units: dropping {n} of {H} units leaves none")
+    for g in groups: model = silence_units(model, g, drop[g], means)
+    keep = {g: [u for u in range(H) if u not in drop[g]] for g in groups}
+    rows = lambda k: [gate * H + u for gate in range(3) for u in keep[f"l{k}"]]    # torch's gate blocks: reset, update, new
+    sd = {}
+    for name, v in model.state_dict().items():
+        if name.startswith("gru."):
+            kind, k = name[4:].rsplit("_l", 1); k = int(k)
+            v = v[rows(k)]
+            if kind == "weight_hh": v = v[:, keep[f"l{k}"]]
+            elif kind == "weight_ih" and k > 0: v = v[:, keep[f"l{k - 1}"]]
+        elif name == "attention.0.weight": v = v[keep["attention"]][:, keep[f"l{L - 1}"]]
+        elif name == "attention.0.bias": v = v[keep["attention"]]
+        elif name == "attention.2.weight": v = v[:, keep["attention"]]
+        elif name == "classifier.weight": v = v[:, keep[f"l{L - 1}"]]
+        sd[name] = v.clone()
+    small = CRNN(replace(c, hidden_size=H - n)); small.load_state_dict(sd)
+    return small.eval()
+
+def prune_hidden(model: CRNN, bank: WindowBank, hidden_size: int, n_sequences: int = 256, n_steps: int = 75, burn_in: int = 25, hard=(),
+                 negative_weight: float = 4.0, late_s: float = 0.2, max_window_length: int | None = None, seed: int = 3407) -> tuple[CRNN, dict]:
+    "(`model` with `hidden_size` units a layer, a record): the units whose silencing raises the loss least on `n_sequences` training sequences go."
+    c, W = model.config, stream_window(model, max_window_length)
+    if not 0 < hidden_size < c.hidden_size: raise ValueError(f"prune_hidden: hidden_size must be between 1 and {c.hidden_size - 1}, got {hidden_size}")
+    kernel, stride = c.kernel_size[1], c.stride[1]
+    frames = kernel + stride * (n_steps - 1)
+    seqs = draw_sequences(bank, n_sequences, random.Random(seed), n_steps, stride, kernel, W, burn_in, hard, late_s=late_s)
+    mel = torch.stack([bank.mels[i][:, f:f + frames] for i, f in seqs]).float()
+    labels = torch.from_numpy(np.stack([sequence_labels(bank.spans[i], f, n_steps, stride, W, burn_in, late_s) for i, f in seqs]))
+    scores, means = gru_unit_scores(model, mel, labels, negative_weight, W)
+    drop = {g: sorted(np.argsort(s, kind="stable")[:c.hidden_size - hidden_size].tolist()) for g, s in scores.items()}
+    small = prune_gru_units(model, drop, means)
+    with torch.no_grad(): loss = lambda m: sequence_loss(stateful_logits(m, mel, W), labels, negative_weight).item()
+    return small, dict(hidden_size=hidden_size, dropped=drop, sequences=n_sequences, seed=seed, loss_before=loss(model), loss_after=loss(small))
+
 
 # %% ../nbs/06d_stateful.ipynb #249cfef9
 STATEFUL_SETTINGS = {"float": "stateful-trained stateful", "int8": "stateful-trained int8 stateful"}   # metrics.json's names
