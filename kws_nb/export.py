@@ -206,7 +206,10 @@ def saturating_weights(model) -> list[str]:
 def saturation_warning(model, vnni: bool | None = None) -> str | None:
     "What is wrong with an int8 graph of full 8-bit weights on a CPU without VNNI (`vnni`: this CPU's, from `cpu_info`), else None."
     if vnni is None: vnni = cpu_info()["vnni"]
-    if vnni or not (full := saturating_weights(model)): return None
+    if vnni: return None
+    try: import onnx                                                # onnxruntime shows no weights; the base install has no onnx
+    except ImportError: return None                                 # (and so no kws_nb-made int8 graph of its own)
+    if not (full := saturating_weights(model)): return None
     source = "ONNX bytes" if isinstance(model, (bytes, bytearray)) else str(model) if isinstance(model, (str, Path)) else "an ONNX ModelProto"
     return (f"{source}: {len(full)} int8 weight tensor(s) use the full 8-bit range, which onnxruntime's uint8 x int8 product "
             f"saturates on this CPU (no VNNI): the graph computes another model. Re-quantize its float graph with "
