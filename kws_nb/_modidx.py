@@ -323,6 +323,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'kws_nb.stateful.prune_gru_units': ('stateful.html#prune_gru_units', 'kws_nb/stateful.py'),
                                  'kws_nb.stateful.prune_hidden': ('stateful.html#prune_hidden', 'kws_nb/stateful.py'),
                                  'kws_nb.stateful.read_stateful': ('stateful.html#read_stateful', 'kws_nb/stateful.py'),
+                                 'kws_nb.stateful.sequence_batch': ('stateful.html#sequence_batch', 'kws_nb/stateful.py'),
                                  'kws_nb.stateful.sequence_labels': ('stateful.html#sequence_labels', 'kws_nb/stateful.py'),
                                  'kws_nb.stateful.sequence_loss': ('stateful.html#sequence_loss', 'kws_nb/stateful.py'),
                                  'kws_nb.stateful.ship_stateful': ('stateful.html#ship_stateful', 'kws_nb/stateful.py'),

@@ -23,9 +23,9 @@ from .cascade import read_cascade_metrics, ship_cascade
 from .profiling import streaming_macs
 
 # %% auto #0
-__all__ = ['STATEFUL_SETTINGS', 'STATEFUL_FILE', 'stateful_logits', 'sequence_labels', 'draw_sequences', 'sequence_loss',
-           'train_stateful', 'gru_layer_outputs', 'silence_units', 'gru_unit_scores', 'prune_gru_units', 'prune_hidden',
-           'read_stateful', 'ship_stateful', 'kws_refresh_pretrained']
+__all__ = ['STATEFUL_SETTINGS', 'STATEFUL_FILE', 'stateful_logits', 'sequence_labels', 'draw_sequences', 'sequence_batch',
+           'sequence_loss', 'train_stateful', 'gru_layer_outputs', 'silence_units', 'gru_unit_scores',
+           'prune_gru_units', 'prune_hidden', 'read_stateful', 'ship_stateful', 'kws_refresh_pretrained']
 
 # %% ../nbs/06d_stateful.ipynb #e9a3a4fe
 def stateful_logits(model: CRNN, mel: Tensor, max_window_length: int | None = None) -> Tensor:
@@ -71,6 +71,15 @@ def draw_sequences(bank: WindowBank, n: int, rng: random.Random, n_steps: int, s
         out.append((i, min(max(f0, 0), int(room[i]) - 1)))
     return out
 
+def sequence_batch(bank: WindowBank, seqs, n_steps: int, stride: int = 8, kernel: int = 20, window: int = 11, burn_in: int = 25,
+                   late_s: float = 0.2) -> tuple[Tensor, Tensor]:
+    "Log-mels (B, n_mels, frames) and decision labels (B, n_steps) of the sequences `draw_sequences` drew."
+    frames = kernel + stride * (n_steps - 1)
+    x = torch.stack([bank.mels[i][:, f:f + frames] for i, f in seqs]).float()
+    y = torch.from_numpy(np.stack([sequence_labels(bank.spans[i], f, n_steps, stride, window, burn_in, late_s) for i, f in seqs]))
+    return x, y
+
+
 # %% ../nbs/06d_stateful.ipynb #a1231c6d
 def sequence_loss(logits: Tensor, labels: Tensor, negative_weight: float = 4.0) -> Tensor:
     "Cross-entropy of the labelled decisions (labels -1 unused): (positives' mean + w x negatives' mean) / (1 + w)."
@@ -88,7 +97,6 @@ def train_stateful(model: CRNN, bank: WindowBank, select, epochs: int = 15, batc
     from tqdm.auto import tqdm
     c, W = model.config, stream_window(model, max_window_length)
     kernel, stride = c.kernel_size[1], c.stride[1]
-    frames = kernel + stride * (n_steps - 1)
     scored = lambda m: {f"select_{k}": v for k, v in select(m.eval()).items()}
     model = copy.deepcopy(model).cpu()
     torch.manual_seed(seed)
@@ -103,8 +111,7 @@ def train_stateful(model: CRNN, bank: WindowBank, select, epochs: int = 15, batc
         model.train(); total, n_pos = 0.0, 0
         for _ in tqdm(range(batches), desc=f"stateful epoch {epoch}/{epochs}", disable=not progress, mininterval=2):
             seqs = draw_sequences(bank, batch_size, rng, n_steps, stride, kernel, W, burn_in, hard, positive_share, hard_share, late_s)
-            x = torch.stack([bank.mels[i][:, f:f + frames] for i, f in seqs]).float()
-            y = torch.from_numpy(np.stack([sequence_labels(bank.spans[i], f, n_steps, stride, W, burn_in, late_s) for i, f in seqs]))
+            x, y = sequence_batch(bank, seqs, n_steps, stride, kernel, W, burn_in, late_s)
             if aug is not None: x = aug(x)
             loss = sequence_loss(stateful_logits(model, x, W), y, negative_weight)
             opt.zero_grad(set_to_none=True); loss.backward()
@@ -187,10 +194,8 @@ def prune_hidden(model: CRNN, bank: WindowBank, hidden_size: int, n_sequences: i
     c, W = model.config, stream_window(model, max_window_length)
     if not 0 < hidden_size < c.hidden_size: raise ValueError(f"prune_hidden: hidden_size must be between 1 and {c.hidden_size - 1}, got {hidden_size}")
     kernel, stride = c.kernel_size[1], c.stride[1]
-    frames = kernel + stride * (n_steps - 1)
     seqs = draw_sequences(bank, n_sequences, random.Random(seed), n_steps, stride, kernel, W, burn_in, hard, late_s=late_s)
-    mel = torch.stack([bank.mels[i][:, f:f + frames] for i, f in seqs]).float()
-    labels = torch.from_numpy(np.stack([sequence_labels(bank.spans[i], f, n_steps, stride, W, burn_in, late_s) for i, f in seqs]))
+    mel, labels = sequence_batch(bank, seqs, n_steps, stride, kernel, W, burn_in, late_s)
     scores, means = gru_unit_scores(model, mel, labels, negative_weight, W)
     drop = {g: sorted(np.argsort(s, kind="stable")[:c.hidden_size - hidden_size].tolist()) for g, s in scores.items()}
     small = prune_gru_units(model, drop, means)
