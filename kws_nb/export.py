@@ -203,14 +203,14 @@ def saturating_weights(model) -> list[str]:
     names = [n.input[1] for n in proto.graph.node if n.op_type == "MatMulInteger" and len(n.input) > 1 and n.input[1] in init]
     return [k for k in names if (w := numpy_helper.to_array(init[k])).dtype == np.int8 and w.size and (w.min() < -64 or w.max() > 64)]
 
-def saturation_warning(model, vnni: bool | None = None) -> str | None:
-    "What is wrong with an int8 graph of full 8-bit weights on a CPU without VNNI (`vnni`: this CPU's, from `cpu_info`), else None."
+def saturation_warning(model, vnni: bool | None = None, source: str | None = None) -> str | None:
+    "What is wrong with an int8 graph of full 8-bit weights on a CPU without VNNI (`vnni`: this CPU's, from `cpu_info`), else None; `source` names it."
     if vnni is None: vnni = cpu_info()["vnni"]
     if vnni: return None
     try: import onnx                                                # onnxruntime shows no weights; the base install has no onnx
     except ImportError: return None                                 # (and so no kws_nb-made int8 graph of its own)
     if not (full := saturating_weights(model)): return None
-    source = "ONNX bytes" if isinstance(model, (bytes, bytearray)) else str(model) if isinstance(model, (str, Path)) else "an ONNX ModelProto"
+    source = source or ("ONNX bytes" if isinstance(model, (bytes, bytearray)) else str(model) if isinstance(model, (str, Path)) else "an ONNX ModelProto")
     return (f"{source}: {len(full)} int8 weight tensor(s) use the full 8-bit range, which onnxruntime's uint8 x int8 product "
             f"saturates on this CPU (no VNNI): the graph computes another model. Re-quantize its float graph with "
             f"kws_nb.export.quantize_onnx (7-bit weights), or export again with export_onnx(..., int8=True)")
@@ -250,13 +250,15 @@ class OnnxDetector:
         so = ort.SessionOptions(); so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = threads, 1, 3
         so.execution_mode, so.graph_optimization_level = ort.ExecutionMode.ORT_SEQUENTIAL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.source = "ONNX bytes" if isinstance(model, (bytes, bytearray)) else str(model)
-        try: self.session = ort.InferenceSession(model if isinstance(model, (bytes, bytearray)) else str(model), so, providers=["CPUExecutionProvider"])
+        try: data = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()   # read once: session and weight check
+        except OSError as e: raise ValueError(f"{self.source}: not an ONNX model onnxruntime can load (cannot read it: {e.strerror})") from None
+        try: self.session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
         except Exception as e: raise ValueError(f"{self.source}: not an ONNX model onnxruntime can load ({str(e).splitlines()[0][:200]})") from None
         meta = self.session.get_modelmeta().custom_metadata_map.get("kws_nb")
         if meta is None or json.loads(meta).get("format") != ONNX_FORMAT:
             raise ValueError(f"{self.source}: an ONNX model, but not a kws_nb step graph ({ONNX_FORMAT}); export one with kws_nb.export.export_onnx")
         m = json.loads(meta)
-        if said := saturation_warning(model): warnings.warn(said, stacklevel=2)   # an int8 graph quantized before 7-bit weights
+        if said := saturation_warning(data, source=self.source): warnings.warn(said, stacklevel=2)   # an int8 graph quantized before 7-bit weights
         self.keyword, self.sample_rate, self.step_samples, self.max_window_length = m["keyword"], m["sample_rate"], m["step"], m["window"]
         n_fft, hop, kf, sf = m["n_fft"], m["hop"], m["kernel"], m["stride"]
         self.pad, self.carry = n_fft // 2, n_fft - hop
